@@ -1,0 +1,214 @@
+"""Validation of sweep specs: the one place used by the admin, the REST API and spec files.
+
+:func:`clean_spec` takes the JSON a user sent (a spec file, an API body) and returns the
+cleaned values a :class:`~sweeps.models.Sweep` is created from, or raises
+:class:`~sweeps.search.space.SpaceError` whose ``errors`` map each bad field
+(``scheduler.eta``, ``space.lr.low``, ``trainer_args.batch_size``) to the rule it breaks.
+Nothing is written here.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from django.conf import settings
+
+from sweeps.search.space import SpaceError, check_grid, parse_space
+
+SPEC_FIELDS = {
+    "name", "trainer", "trainer_args", "objective", "space", "search_space", "sampler",
+    "scheduler", "max_trials", "concurrency", "seed", "start",
+}  # fmt: skip
+SAMPLERS = ("grid", "random", "sobol", "bayes")
+SCHEDULERS = ("fifo", "sha", "hyperband", "asha", "median")
+ESTIMATORS = ("GP", "RF", "ET", "GBRT")
+ACQ_FUNCS = ("EI", "PI", "LCB", "gp_hedge")
+MAX_TRIALS_CAP = 100_000
+CONCURRENCY_CAP = 1024
+
+
+def _int_field(
+    data: dict[str, Any],
+    key: str,
+    path: str,
+    default: int,
+    low: int,
+    high: int,
+    errors: dict[str, str],
+) -> int:
+    value = data.get(key, default)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
+        errors[path] = f"must be a whole number, got {value!r}"
+        return default
+    if not low <= value <= high:
+        errors[path] = f"must be between {low} and {high}, got {value!r}"
+        return default
+    return int(value)
+
+
+def _number_field(
+    data: dict[str, Any], key: str, path: str, errors: dict[str, str]
+) -> float | None:
+    value = data.get(key)
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        errors[path] = f"must be a finite number, got {value!r}"
+        return None
+    if value <= 0:
+        errors[path] = f"must be > 0, got {value!r}"
+        return None
+    return float(value)
+
+
+def _object(data: dict[str, Any], key: str, errors: dict[str, str]) -> dict[str, Any]:
+    value = data.get(key, {})
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        errors[key] = "must be an object"
+        return {}
+    return value
+
+
+def clean_sampler(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    name = raw.get("name", "random")
+    if name not in SAMPLERS:
+        errors["sampler.name"] = f"must be one of {list(SAMPLERS)}, got {name!r}"
+        return {}
+    allowed = {"name"} | (
+        {"base_estimator", "acq_func", "n_initial_points"} if name == "bayes" else set()
+    )
+    for key in sorted(set(raw) - allowed):
+        errors[f"sampler.{key}"] = (
+            f"is not an option of the {name} sampler; allowed: {sorted(allowed)}"
+        )
+    cleaned: dict[str, Any] = {"name": name}
+    if name == "bayes":
+        est = raw.get("base_estimator", "GP")
+        acq = raw.get("acq_func", "gp_hedge" if est == "GP" else "EI")
+        if est not in ESTIMATORS:
+            errors["sampler.base_estimator"] = f"must be one of {list(ESTIMATORS)}, got {est!r}"
+        if acq not in ACQ_FUNCS:
+            errors["sampler.acq_func"] = f"must be one of {list(ACQ_FUNCS)}, got {acq!r}"
+        n_init = _int_field(
+            raw, "n_initial_points", "sampler.n_initial_points", 10, 1, 1000, errors
+        )
+        cleaned.update(base_estimator=est, acq_func=acq, n_initial_points=n_init)
+    return cleaned
+
+
+def clean_scheduler(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
+    name = raw.get("name", "hyperband")
+    if name not in SCHEDULERS:
+        errors["scheduler.name"] = f"must be one of {list(SCHEDULERS)}, got {name!r}"
+        return {}
+    allowed = {"name", "min_resource", "max_resource", "eta"}
+    for key in sorted(set(raw) - allowed):
+        errors[f"scheduler.{key}"] = f"is not an option of schedulers; allowed: {sorted(allowed)}"
+    before = len(errors)
+    max_r = _number_field(
+        {"max_resource": 9, **raw}, "max_resource", "scheduler.max_resource", errors
+    )
+    min_r = _number_field(
+        {"min_resource": 1, **raw}, "min_resource", "scheduler.min_resource", errors
+    )
+    eta = _int_field(raw, "eta", "scheduler.eta", 3, 2, 100, errors)
+    if "scheduler.eta" in errors:
+        errors["scheduler.eta"] = f"must be a whole number >= 2, got {raw.get('eta')!r}"
+    if len(errors) == before and min_r is not None and max_r is not None and min_r > max_r:
+        errors["scheduler.min_resource"] = f"must be <= max_resource ({min_r:g} > {max_r:g})"
+    return {"name": name, "min_resource": min_r, "max_resource": max_r, "eta": eta}
+
+
+def clean_spec(data: Any) -> dict[str, Any]:
+    """Validate a sweep spec; return the fields of a new Sweep (plus ``start``)."""
+    from sweeps.models import SearchSpace
+    from trainers.registry import get_trainer
+
+    if not isinstance(data, dict):
+        raise SpaceError({"spec": "must be an object"})
+    errors: dict[str, str] = {}
+    for key in sorted(set(data) - SPEC_FIELDS):
+        errors[key] = f"is not a spec field; allowed: {sorted(SPEC_FIELDS)}"
+
+    name = data.get("name")
+    if not isinstance(name, str) or not name.strip() or len(name) > 200:
+        errors["name"] = "must be a non-empty string of at most 200 characters"
+
+    trainer_cls = None
+    try:
+        trainer_cls = get_trainer(data.get("trainer"))  # type: ignore[arg-type]
+        trainer_args = trainer_cls.clean_args(data.get("trainer_args"))
+    except SpaceError as exc:
+        errors.update(exc.errors)
+        trainer_args = {}
+
+    objective = _object(data, "objective", errors)
+    metric = objective.get("metric", "val_loss")
+    mode = objective.get("mode", "min")
+    if not isinstance(metric, str) or not metric or len(metric) > 32:
+        errors["objective.metric"] = "must be a metric name of at most 32 characters"
+    if mode not in ("min", "max"):
+        errors["objective.mode"] = f"must be 'min' or 'max', got {mode!r}"
+
+    sampler = clean_sampler(_object(data, "sampler", errors), errors)
+    scheduler = clean_scheduler(_object(data, "scheduler", errors), errors)
+
+    search_space = None
+    space_spec = data.get("space")
+    if data.get("search_space") is not None:
+        if space_spec is not None:
+            errors["space"] = "give either space or search_space, not both"
+        else:
+            sid = data["search_space"]
+            search_space = (
+                SearchSpace.objects.filter(pk=sid).first()
+                if isinstance(sid, int) and not isinstance(sid, bool)
+                else None
+            )
+            if search_space is None:
+                errors["search_space"] = f"no saved search space with id {sid!r}"
+            else:
+                space_spec = search_space.to_spec()
+    elif space_spec is None and trainer_cls is not None:
+        space_spec = trainer_cls.default_space
+    if space_spec is not None and "space" not in errors and "search_space" not in errors:
+        try:
+            space = parse_space(space_spec)
+            if sampler.get("name") == "grid":
+                check_grid(space, settings.RUNGS_GRID_CAP)
+            space_spec = space.to_spec()
+        except SpaceError as exc:
+            errors.update(exc.errors)
+
+    max_trials = _int_field(data, "max_trials", "max_trials", 20, 1, MAX_TRIALS_CAP, errors)
+    concurrency = _int_field(data, "concurrency", "concurrency", 2, 1, CONCURRENCY_CAP, errors)
+    seed = _int_field(data, "seed", "seed", 0, 0, 2**32 - 1, errors)
+    start = data.get("start", True)
+    if not isinstance(start, bool):
+        errors["start"] = f"must be true or false, got {start!r}"
+
+    if errors:
+        raise SpaceError(errors)
+    assert trainer_cls is not None
+    return {
+        "name": name.strip(),  # type: ignore[union-attr]
+        "trainer": data["trainer"],
+        "trainer_args": trainer_args,
+        "objective_metric": metric,
+        "objective_mode": mode,
+        "search_space": search_space,
+        "space": space_spec,
+        "sampler": sampler,
+        "scheduler": scheduler,
+        "resource_unit": trainer_cls.resource_unit,
+        "max_trials": max_trials,
+        "concurrency": concurrency,
+        "seed": seed,
+        "start": start,
+    }
