@@ -260,3 +260,7 @@ RUNGS_CHECKPOINT_DIR = Path(env_str("RUNGS_CHECKPOINT_DIR", str(VAR_DIR / "check
 RUNGS_HEARTBEAT_SECONDS = env_float("RUNGS_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
 RUNGS_LEASE_SECONDS = env_float("RUNGS_LEASE_SECONDS", 30.0, minimum=1.0)
 RUNGS_MAX_ATTEMPTS = env_int("RUNGS_MAX_ATTEMPTS", 3, minimum=1)
+# A dispatched segment that no worker claimed within this many seconds is re-queued.
+RUNGS_DISPATCH_TIMEOUT = env_float("RUNGS_DISPATCH_TIMEOUT", 600.0, minimum=1.0)
+# Segments go to this Celery queue: "celery" (any worker) or "gpu" (GPU workers only).
+RUNGS_SEGMENT_QUEUE = env_str("RUNGS_SEGMENT_QUEUE", "celery")

@@ -24,7 +24,7 @@ SPEC_TO_FIELD = {"type": "kind", "condition": "condition_parent"}
 
 class ParameterFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
     def clean(self) -> None:
-        super().clean()
+        super().clean()  # includes Django's check for a name used twice
         by_name: dict[str, forms.Form] = {}
         spec: dict[str, Any] = {}
         for form in self.forms:
@@ -32,9 +32,6 @@ class ParameterFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
             if not data or data.get("DELETE") or form.errors:
                 continue
             name = data["name"]
-            if name in by_name:
-                form.add_error("name", f"parameter {name!r} is defined twice")
-                continue
             by_name[name] = form
             fields = {f: data.get(f) for f in ("name", "kind", "low", "high", "log", "step", "choices",
                                                "condition_parent", "condition_values")}  # fmt: skip

@@ -9,15 +9,21 @@ action that lost a race against the scheduler (the trial moved on meanwhile) rai
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from dashboard.broadcast import nudge_sweep
-from sweeps.models import Event, Sweep, Trial
-from sweeps.states import InvalidTransition, SweepStatus
-from sweeps.validation import clean_spec
+from sweeps.models import Event, MetricPoint, RungResult, Sweep, Trial
+from sweeps.search.space import SpaceError
+from sweeps.states import InvalidTransition, SweepStatus, TrialStatus
+from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, _int_field, clean_spec
 
 
 class Conflict(Exception):
@@ -124,3 +130,404 @@ def cancel_sweep(sweep_id: int, user: Any = None) -> Sweep:
     record_event(sweep, "cancelled", "sweep cancelled", user=user)
     _after_commit(sweep.pk)
     return sweep
+
+
+@transaction.atomic
+def update_sweep(
+    sweep_id: int,
+    user: Any = None,
+    *,
+    concurrency: int | None = None,
+    max_trials: int | None = None,
+) -> Sweep:
+    """Change concurrency and/or the trial budget of a live sweep."""
+    errors: dict[str, str] = {}
+    changes = {
+        key: _int_field({key: value}, key, key, 0, 1, cap, errors)
+        for key, value, cap in (
+            ("concurrency", concurrency, CONCURRENCY_CAP),
+            ("max_trials", max_trials, MAX_TRIALS_CAP),
+        )
+        if value is not None
+    }
+    if errors:
+        raise SpaceError(errors)
+    sweep = _locked_sweep(sweep_id)
+    if sweep.status in SweepStatus.TERMINAL:
+        raise Conflict(f"sweep {sweep.pk} is {sweep.status}; it cannot be changed")
+    old = {key: getattr(sweep, key) for key in changes}
+    for key, value in changes.items():
+        setattr(sweep, key, value)
+    sweep.save(update_fields=list(changes))
+    record_event(sweep, "updated", ", ".join(f"{k} {old[k]} -> {v}" for k, v in changes.items()),
+                 user=user, old=old, new=changes)  # fmt: skip
+    if sweep.status == SweepStatus.COMPLETED and "max_trials" in changes:
+        _move(sweep, SweepStatus.RUNNING, finished_at=None)
+    _after_commit(sweep.pk, advance=True)
+    return sweep
+
+
+# --- steering one trial ----------------------------------------------------------------------
+
+
+def _locked_trial(trial_id: int) -> Trial:
+    trial = Trial.objects.select_for_update().select_related("sweep").get(pk=trial_id)
+    if trial.sweep.status in SweepStatus.TERMINAL:
+        raise Conflict(
+            f"sweep {trial.sweep_id} is {trial.sweep.status}; its trials cannot be steered"
+        )
+    return trial
+
+
+@transaction.atomic
+def kill_trial(trial_id: int, user: Any = None) -> Trial:
+    """Kill a trial. A running segment sees "stop" at its next step and checkpoints; the slot
+    is free at once and the scheduler never promotes the trial."""
+    trial = _locked_trial(trial_id)
+    _move(trial, TrialStatus.KILLED, finished_at=timezone.now())
+    record_event(trial.sweep, "killed", f"trial {trial.number} killed", trial=trial, user=user)
+    _after_commit(trial.sweep_id, advance=True)
+    return trial
+
+
+@transaction.atomic
+def pause_trial(trial_id: int, user: Any = None) -> Trial:
+    """Pause a trial: it keeps its place and checkpoint; its worker slot is freed."""
+    trial = _locked_trial(trial_id)
+    _move(trial, TrialStatus.PAUSED)
+    record_event(trial.sweep, "paused", f"trial {trial.number} paused", trial=trial, user=user)
+    _after_commit(trial.sweep_id, advance=True)
+    return trial
+
+
+@transaction.atomic
+def resume_trial(trial_id: int, user: Any = None) -> Trial:
+    """Continue a paused trial from its checkpoint (or, if its rung was done, await a decision)."""
+    trial = _locked_trial(trial_id)
+    if trial.status == TrialStatus.PAUSED and trial.worker:
+        raise Conflict(
+            f"trial {trial.number} is still saving its checkpoint; resume it in a moment"
+        )
+    rung_done = trial.rung_results.filter(rung=trial.rung).exists()
+    _move(trial, TrialStatus.WAITING if rung_done else TrialStatus.PENDING)
+    record_event(trial.sweep, "resumed", f"trial {trial.number} resumed", trial=trial, user=user)
+    _after_commit(trial.sweep_id, advance=True)
+    return trial
+
+
+def _send_to_rung(trial: Trial, rung: int, user: Any, kind: str, message: str) -> Trial:
+    from sweeps.scheduling import rung_budget
+
+    if trial.status not in (TrialStatus.WAITING, TrialStatus.STOPPED, TrialStatus.COMPLETED):
+        raise Conflict(
+            f"trial {trial.number} is {trial.status}; only a trial that finished its rung can be {kind}"
+        )
+    if trial.worker:
+        raise Conflict(
+            f"trial {trial.number} is still saving its checkpoint; try again in a moment"
+        )
+    budget = rung_budget(trial.sweep, trial.bracket, rung)
+    _move(trial, TrialStatus.PENDING, rung=rung, budget=budget,
+          manual_rungs=[*trial.manual_rungs, rung], finished_at=None)  # fmt: skip
+    record_event(trial.sweep, kind, message, trial=trial, user=user, rung=rung, budget=budget)
+    if trial.sweep.status == SweepStatus.COMPLETED:
+        _move(trial.sweep, SweepStatus.RUNNING, finished_at=None)
+    _after_commit(trial.sweep_id, advance=True)
+    return trial
+
+
+@transaction.atomic
+def promote_trial(trial_id: int, user: Any = None) -> Trial:
+    """Send a trial to the next rung by hand, whatever its rank. It is marked manual and does
+    not take a place from the trials the rule promotes."""
+    from sweeps.scheduling import max_rung
+
+    trial = _locked_trial(trial_id)
+    if trial.rung >= max_rung(trial.sweep, trial.bracket):
+        raise Conflict(f"trial {trial.number} is already at the largest budget; extend it instead")
+    return _send_to_rung(trial, trial.rung + 1, user, "promoted",
+                         f"trial {trial.number} promoted by hand to rung {trial.rung + 1}")  # fmt: skip
+
+
+@transaction.atomic
+def extend_trial(trial_id: int, user: Any = None) -> Trial:
+    """Give a finished trial one more rung (eta times its budget), beyond the sweep's maximum."""
+    trial = _locked_trial(trial_id)
+    if trial.status != TrialStatus.COMPLETED:
+        raise Conflict(
+            f"trial {trial.number} is {trial.status}; only a completed trial can be extended"
+        )
+    return _send_to_rung(trial, trial.rung + 1, user, "extended",
+                         f"trial {trial.number} extended to rung {trial.rung + 1}")  # fmt: skip
+
+
+@transaction.atomic
+def enqueue_trial(sweep_id: int, params: Any, user: Any = None) -> Trial:
+    """Add a trial with chosen params; it starts before any proposed configuration."""
+    from sweeps.scheduling import clean_params, next_number
+
+    sweep = _locked_sweep(sweep_id)
+    if sweep.status in SweepStatus.TERMINAL:
+        raise Conflict(f"sweep {sweep.pk} is {sweep.status}; no trial can be added")
+    cleaned = clean_params(sweep, params)
+    trial = Trial.objects.create(
+        sweep=sweep,
+        number=next_number(sweep),
+        params=cleaned,
+        manual=True,
+        status=TrialStatus.PENDING,
+    )
+    record_event(
+        sweep,
+        "enqueued",
+        f"trial {trial.number} added by hand",
+        trial=trial,
+        user=user,
+        params=cleaned,
+    )
+    if sweep.status == SweepStatus.COMPLETED:
+        _move(sweep, SweepStatus.RUNNING, finished_at=None)
+    _after_commit(sweep.pk, advance=True)
+    return trial
+
+
+# --- workers: one segment of one trial -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SegmentSpec:
+    """Everything a worker needs to train one segment (a trial from its checkpoint to a rung)."""
+
+    trial_id: int
+    sweep_id: int
+    number: int
+    trainer: str
+    trainer_args: dict[str, Any]
+    params: dict[str, Any]
+    seed: int
+    rung: int
+    attempt: int
+    start_resource: float
+    budget: float
+    step: int
+    checkpoint: str
+    objective_metric: str
+    objective_mode: str
+    resource_unit: str
+
+
+def _segment_trial(trial_id: int, attempt: int) -> Trial | None:
+    """The locked trial if ``attempt`` is still its current one (else a stale delivery)."""
+    trial = Trial.objects.select_for_update().select_related("sweep").filter(pk=trial_id).first()
+    if trial is None or trial.attempt != attempt:
+        return None
+    return trial
+
+
+@transaction.atomic
+def begin_segment(trial_id: int, rung: int, attempt: int, worker: str) -> SegmentSpec | None:
+    """Claim a dispatched segment; None when it is stale, a duplicate, or no longer wanted."""
+    trial = _segment_trial(trial_id, attempt)
+    if trial is None or trial.rung != rung or trial.status != TrialStatus.RUNNING or trial.worker:
+        return None
+    sweep = trial.sweep
+    trial.worker, trial.heartbeat_at = worker, timezone.now()
+    trial.started_at = trial.started_at or trial.heartbeat_at
+    trial.save(update_fields=["worker", "heartbeat_at", "started_at"])
+    record_event(sweep, "segment_started", f"trial {trial.number} rung {rung} on {worker}",
+                 trial=trial, rung=rung, attempt=attempt, worker=worker)  # fmt: skip
+    transaction.on_commit(lambda: nudge_sweep(sweep.pk))
+    return SegmentSpec(
+        trial_id=trial.pk, sweep_id=sweep.pk, number=trial.number, trainer=sweep.trainer,
+        trainer_args=sweep.trainer_args, params=trial.params, seed=sweep.seed * 100_003 + trial.number,
+        rung=rung, attempt=attempt, start_resource=trial.resource_done, budget=trial.budget,
+        step=trial.step, checkpoint=trial.checkpoint, objective_metric=sweep.objective_metric,
+        objective_mode=sweep.objective_mode, resource_unit=sweep.resource_unit,
+    )  # fmt: skip
+
+
+def heartbeat(trial_id: int, attempt: int) -> str:
+    """Renew the lease and say what the trainer should do: continue, stop or pause."""
+    row = Trial.objects.filter(pk=trial_id).values("attempt", "status", "sweep__status").first()
+    if row is None or row["attempt"] != attempt:
+        return "stop"
+    if row["status"] == TrialStatus.PAUSED:
+        return "pause"
+    if row["status"] != TrialStatus.RUNNING or row["sweep__status"] == SweepStatus.CANCELLED:
+        return "stop"
+    Trial.objects.filter(pk=trial_id, attempt=attempt).update(heartbeat_at=timezone.now())
+    return "continue"
+
+
+def checkpoint_saved(
+    trial_id: int, attempt: int, *, resource_done: float, step: int, checkpoint: str
+) -> None:
+    """Record progress after a mid-segment checkpoint, so a lost worker resumes from here."""
+    Trial.objects.filter(pk=trial_id, attempt=attempt).update(
+        resource_done=resource_done, step=step, checkpoint=checkpoint, heartbeat_at=timezone.now()
+    )
+
+
+def _best(sweep: Sweep, old: float | None, new: float | None) -> float | None:
+    if new is None or not math.isfinite(new):
+        return old
+    if old is None:
+        return new
+    return min(old, new) if sweep.objective_mode == "min" else max(old, new)
+
+
+def finish_segment(
+    trial_id: int,
+    attempt: int,
+    rung: int,
+    *,
+    value: float | None,
+    resource_done: float,
+    step: int,
+    checkpoint: str,
+) -> None:
+    """Record a finished rung (once: unique per trial and rung) and let the scheduler decide."""
+    with transaction.atomic():
+        trial = _segment_trial(trial_id, attempt)
+        if trial is None or trial.rung != rung:
+            return
+        finite = value if value is not None and math.isfinite(value) else None
+        RungResult.objects.get_or_create(
+            trial=trial, rung=rung,
+            defaults={"sweep_id": trial.sweep_id, "budget": trial.budget, "value": finite,
+                      "manual": rung in trial.manual_rungs},
+        )  # fmt: skip
+        trial.resource_done, trial.step, trial.checkpoint = resource_done, step, checkpoint
+        trial.best_value = _best(trial.sweep, trial.best_value, finite)
+        trial.worker, trial.heartbeat_at = "", None
+        fields = ["resource_done", "step", "checkpoint", "best_value", "worker", "heartbeat_at"]
+        if trial.status == TrialStatus.RUNNING:  # paused or killed meanwhile: keep that status
+            trial.status = TrialStatus.WAITING
+            fields.append("status")
+        trial.save(update_fields=fields)
+        record_event(trial.sweep, "rung_done", f"trial {trial.number} rung {rung}: {finite}",
+                     trial=trial, rung=rung, value=finite)  # fmt: skip
+        transaction.on_commit(lambda: nudge_sweep(trial.sweep_id))
+    advance_sweep(trial.sweep_id)
+
+
+def interrupt_segment(
+    trial_id: int, attempt: int, *, resource_done: float, step: int, checkpoint: str
+) -> None:
+    """A segment stopped early on a stop/pause decision: keep its progress, free its worker."""
+    with transaction.atomic():
+        trial = _segment_trial(trial_id, attempt)
+        if trial is None:
+            return
+        trial.resource_done, trial.step, trial.checkpoint = resource_done, step, checkpoint
+        trial.worker, trial.heartbeat_at = "", None
+        fields = ["resource_done", "step", "checkpoint", "worker", "heartbeat_at"]
+        if trial.status == TrialStatus.RUNNING:  # stopped because the sweep was cancelled
+            trial.status, trial.finished_at = TrialStatus.KILLED, timezone.now()
+            fields += ["status", "finished_at"]
+            record_event(
+                trial.sweep, "killed", f"trial {trial.number} stopped with its sweep", trial=trial
+            )
+        trial.save(update_fields=fields)
+        transaction.on_commit(lambda: nudge_sweep(trial.sweep_id))
+    advance_sweep(trial.sweep_id)
+
+
+def fail_segment(
+    trial_id: int, attempt: int, *, reason: str, diverged: bool = False, retry: bool = False
+) -> None:
+    """A segment failed. Retry it (from its checkpoint) while attempts remain, else fail the trial."""
+    with transaction.atomic():
+        trial = _segment_trial(trial_id, attempt)
+        if trial is None:
+            return
+        trial.worker, trial.heartbeat_at, trial.error = "", None, reason[-4000:]
+        if trial.status != TrialStatus.RUNNING:
+            trial.save(update_fields=["worker", "heartbeat_at", "error"])
+        elif retry and trial.attempt < settings.RUNGS_MAX_ATTEMPTS:
+            _requeue(trial, reason)
+        else:
+            status = TrialStatus.DIVERGED if diverged else TrialStatus.FAILED
+            _move(
+                trial,
+                status,
+                worker="",
+                heartbeat_at=None,
+                error=trial.error,
+                finished_at=timezone.now(),
+            )
+            record_event(
+                trial.sweep, status, f"trial {trial.number} {status}: {reason[:200]}", trial=trial
+            )
+        transaction.on_commit(lambda: nudge_sweep(trial.sweep_id))
+    advance_sweep(trial.sweep_id)
+
+
+def _requeue(trial: Trial, reason: str) -> None:
+    """Send a running trial back to the queue; it resumes from its last checkpoint. Points its
+    lost segment logged after that checkpoint are dropped, so the series has no duplicates."""
+    MetricPoint.objects.filter(trial=trial, step__gt=trial.step).delete()
+    _move(trial, TrialStatus.PENDING, worker="", heartbeat_at=None, error=reason[-4000:])
+    record_event(trial.sweep, "requeued", f"trial {trial.number} re-queued: {reason[:200]}",
+                 trial=trial, attempt=trial.attempt)  # fmt: skip
+
+
+def reap_lost_segments() -> int:
+    """Re-queue segments whose worker stopped heart-beating (or failed them past the attempt cap).
+
+    Runs in every worker every few seconds; row locks make concurrent reapers safe.
+    """
+    now = timezone.now()
+    lease = timedelta(seconds=settings.RUNGS_LEASE_SECONDS)
+    queued = timedelta(seconds=settings.RUNGS_DISPATCH_TIMEOUT)
+    lost = Trial.objects.filter(status=TrialStatus.RUNNING).filter(
+        Q(worker__gt="", heartbeat_at__lt=now - lease) | Q(worker="", heartbeat_at__lt=now - queued)
+    )
+    reaped = 0
+    for trial_id, attempt in lost.values_list("pk", "attempt"):
+        with transaction.atomic():
+            trial = _segment_trial(trial_id, attempt)
+            if trial is None or trial.status != TrialStatus.RUNNING:
+                continue
+            reason = f"worker {trial.worker or '(queued)'} lost on attempt {attempt}"
+            if attempt >= settings.RUNGS_MAX_ATTEMPTS:
+                _move(trial, TrialStatus.FAILED, worker="", error=f"{reason}; gave up after {attempt} attempts",
+                      finished_at=timezone.now())  # fmt: skip
+                record_event(trial.sweep, "failed", trial.error, trial=trial)
+            else:
+                _requeue(trial, reason)
+            transaction.on_commit(lambda sid=trial.sweep_id: nudge_sweep(sid))
+        advance_sweep(trial.sweep_id)
+        reaped += 1
+    return reaped
+
+
+# --- the scheduler's turn --------------------------------------------------------------------
+
+
+def advance_sweep(sweep_id: int) -> None:
+    """Ask the scheduler what to do, apply it, and fill free worker slots. Runs after every
+    segment and every manual action, under the sweep's row lock."""
+    from sweeps.scheduling import apply_decisions, dispatch_pending
+
+    with transaction.atomic():
+        sweep = Sweep.objects.select_for_update().filter(pk=sweep_id).first()
+        if sweep is None or sweep.status != SweepStatus.RUNNING:
+            return
+        apply_decisions(sweep)
+        to_send = dispatch_pending(sweep)
+        # A paused trial keeps the sweep open until it is resumed or killed.
+        if not to_send and not sweep.trials.filter(status__in=TrialStatus.ACTIVE).exists():
+            _move(sweep, SweepStatus.COMPLETED, finished_at=timezone.now())
+            record_event(sweep, "completed", "sweep completed")
+
+        def send() -> None:
+            from trainers.tasks import run_segment_task
+
+            for trial_id, rung, attempt in to_send:
+                run_segment_task.apply_async(
+                    (trial_id, rung, attempt), queue=settings.RUNGS_SEGMENT_QUEUE
+                )
+            nudge_sweep(sweep_id)
+
+        transaction.on_commit(send)
