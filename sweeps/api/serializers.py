@@ -1,0 +1,288 @@
+"""What the API sends and (for the schema) what it accepts.
+
+Output serializers are read-only views of the models. The request serializers only
+document bodies in the OpenAPI schema: spec bodies are validated by
+:func:`sweeps.validation.clean_spec` (through the service layer) so that the API, the admin
+and spec files give the same errors for the same mistakes.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from django.db.models import Count
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from sweeps.models import RungResult, Sweep, Trial
+from sweeps.states import TrialStatus
+from sweeps.validation import (
+    ACQ_FUNCS,
+    CONCURRENCY_CAP,
+    ESTIMATORS,
+    MAX_TRIALS_CAP,
+    SAMPLERS,
+    SCHEDULERS,
+)
+
+TRIAL_STATUSES = [value for value, _ in TrialStatus.CHOICES]
+
+
+class FiniteFloatField(serializers.FloatField):
+    """A float that is sent as null when it is NaN or infinite (JSON has no such numbers)."""
+
+    def to_representation(self, value: Any) -> float | None:
+        if value is None:
+            return None
+        number = float(value)
+        return number if math.isfinite(number) else None
+
+
+# --- summaries: counts per status and the best trial, for many sweeps in two queries ------
+
+
+def sweep_summaries(sweeps: Iterable[Sweep]) -> dict[int, dict[str, Any]]:
+    """For each sweep: ``counts`` (trials per status, every status present) and ``best``."""
+    sweeps = list(sweeps)
+    out: dict[int, dict[str, Any]] = {
+        s.pk: {"counts": dict.fromkeys(TRIAL_STATUSES, 0), "best": None} for s in sweeps
+    }
+    if not sweeps:
+        return out
+    rows = (
+        Trial.objects.filter(sweep__in=[s.pk for s in sweeps])
+        .values_list("sweep_id", "status")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for sweep_id, status, n in rows:
+        out[sweep_id]["counts"][status] = n
+    for sweep in sweeps:
+        if sum(out[sweep.pk]["counts"].values()) == 0:
+            continue
+        best = best_trial(sweep)
+        if best is not None:
+            out[sweep.pk]["best"] = best
+    return out
+
+
+def best_trial(sweep: Sweep) -> dict[str, Any] | None:
+    """The trial with the best objective value so far (lowest or highest per the mode)."""
+    order = "best_value" if sweep.objective_mode == "min" else "-best_value"
+    for trial in (
+        Trial.objects.filter(sweep=sweep, best_value__isnull=False)
+        .order_by(order, "number")
+        .only("id", "number", "best_value")[:5]
+    ):
+        # NaN/inf never make a best value; skip any that slipped into the column.
+        if math.isfinite(trial.best_value):
+            return {"id": trial.pk, "number": trial.number, "value": trial.best_value}
+    return None
+
+
+class StatusCountsSerializer(serializers.Serializer):
+    """How many trials are in each status."""
+
+    pending = serializers.IntegerField()
+    running = serializers.IntegerField()
+    waiting = serializers.IntegerField()
+    paused = serializers.IntegerField()
+    stopped = serializers.IntegerField()
+    completed = serializers.IntegerField()
+    killed = serializers.IntegerField()
+    failed = serializers.IntegerField()
+    diverged = serializers.IntegerField()
+
+
+class BestTrialSerializer(serializers.Serializer):
+    """The best trial so far and its objective value."""
+
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    value = serializers.FloatField()
+
+
+class ObjectiveSerializer(serializers.Serializer):
+    """Which metric is optimised, and in which direction."""
+
+    metric = serializers.CharField(max_length=32, required=False, default="val_loss")
+    mode = serializers.ChoiceField(choices=["min", "max"], required=False, default="min")
+
+
+class SweepSerializer(serializers.ModelSerializer):
+    """A sweep with its settings, trial counts per status and its best trial."""
+
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+    objective = serializers.SerializerMethodField()
+    counts = serializers.SerializerMethodField()
+    n_trials = serializers.SerializerMethodField()
+    best_trial = serializers.SerializerMethodField()
+    best_value = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Sweep
+        fields = [
+            "id", "name", "owner", "status", "trainer", "trainer_args", "objective",
+            "search_space", "space", "sampler", "scheduler", "resource_unit", "max_trials",
+            "concurrency", "seed", "error", "created_at", "started_at", "finished_at",
+            "counts", "n_trials", "best_trial", "best_value",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def _summary(self, sweep: Sweep) -> dict[str, Any]:
+        summaries = self.context.setdefault("summaries", {})
+        if sweep.pk not in summaries:
+            summaries.update(sweep_summaries([sweep]))
+        return summaries[sweep.pk]
+
+    @extend_schema_field(ObjectiveSerializer)
+    def get_objective(self, sweep: Sweep) -> dict[str, str]:
+        return {"metric": sweep.objective_metric, "mode": sweep.objective_mode}
+
+    @extend_schema_field(StatusCountsSerializer)
+    def get_counts(self, sweep: Sweep) -> dict[str, int]:
+        return self._summary(sweep)["counts"]
+
+    def get_n_trials(self, sweep: Sweep) -> int:
+        return sum(self._summary(sweep)["counts"].values())
+
+    @extend_schema_field(BestTrialSerializer(allow_null=True))
+    def get_best_trial(self, sweep: Sweep) -> dict[str, Any] | None:
+        return self._summary(sweep)["best"]
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_best_value(self, sweep: Sweep) -> float | None:
+        best = self._summary(sweep)["best"]
+        return None if best is None else best["value"]
+
+
+class RungResultSerializer(serializers.ModelSerializer):
+    """The objective a trial reached at the end of one rung."""
+
+    value = FiniteFloatField(allow_null=True)
+    budget = FiniteFloatField()
+
+    class Meta:
+        model = RungResult
+        fields = ["rung", "budget", "value", "manual", "created_at"]
+        read_only_fields = fields
+
+
+class TrialSerializer(serializers.ModelSerializer):
+    """A trial: its configuration, where it stands, and its rung results."""
+
+    best_value = FiniteFloatField(allow_null=True)
+    budget = FiniteFloatField()
+    resource_done = FiniteFloatField()
+    has_checkpoint = serializers.SerializerMethodField()
+    rung_results = RungResultSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Trial
+        fields = [
+            "id", "sweep", "number", "status", "params", "manual", "bracket", "rung",
+            "budget", "step", "resource_done", "best_value", "attempt", "worker",
+            "heartbeat_at", "has_checkpoint", "error", "created_at", "started_at",
+            "finished_at", "rung_results",
+        ]  # fmt: skip
+        read_only_fields = fields
+
+    def get_has_checkpoint(self, trial: Trial) -> bool:
+        return bool(trial.checkpoint)
+
+
+class MetricPointSerializer(serializers.Serializer):
+    """One logged value; ``id`` is the cursor to ask for what came after it."""
+
+    id = serializers.IntegerField()
+    name = serializers.CharField()
+    step = serializers.IntegerField()
+    value = FiniteFloatField(allow_null=True)
+    time = serializers.FloatField()
+
+
+class MetricsPageSerializer(serializers.Serializer):
+    """Points after the cursor; pass ``cursor`` back as ``after`` to get only newer ones."""
+
+    points = MetricPointSerializer(many=True)
+    cursor = serializers.IntegerField(help_text="Id of the last point covered by this page.")
+
+
+# --- request bodies (documentation; validation is the service layer's) ----------------------
+
+
+class ConditionSpecSerializer(serializers.Serializer):
+    """The parameter is active only when ``parent`` takes one of ``values``."""
+
+    parent = serializers.CharField()
+    values = serializers.ListField(child=serializers.JSONField(), min_length=1)
+
+
+class ParameterSpecSerializer(serializers.Serializer):
+    """One dimension of a search space (see sweeps/search/space.py for the rules)."""
+
+    type = serializers.ChoiceField(choices=["float", "int", "categorical"])
+    low = serializers.FloatField(required=False)
+    high = serializers.FloatField(required=False)
+    log = serializers.BooleanField(required=False)
+    step = serializers.FloatField(required=False)
+    choices = serializers.ListField(child=serializers.JSONField(), required=False)
+    condition = ConditionSpecSerializer(required=False)
+
+
+class SamplerSpecSerializer(serializers.Serializer):
+    """How configurations are proposed; the Bayesian options apply to ``bayes`` only."""
+
+    name = serializers.ChoiceField(choices=list(SAMPLERS), required=False, default="random")
+    base_estimator = serializers.ChoiceField(choices=list(ESTIMATORS), required=False)
+    acq_func = serializers.ChoiceField(choices=list(ACQ_FUNCS), required=False)
+    n_initial_points = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+
+
+class SchedulerSpecSerializer(serializers.Serializer):
+    """How budget is given out: rungs from ``min_resource`` to ``max_resource``, factor ``eta``."""
+
+    name = serializers.ChoiceField(choices=list(SCHEDULERS), required=False, default="hyperband")
+    min_resource = serializers.FloatField(required=False)
+    max_resource = serializers.FloatField(required=False)
+    eta = serializers.IntegerField(min_value=2, max_value=100, required=False)
+
+
+class SweepSpecSerializer(serializers.Serializer):
+    """A sweep spec, the same schema as spec files (sweeps/validation.py ``clean_spec``)."""
+
+    name = serializers.CharField(max_length=200)
+    trainer = serializers.CharField(
+        help_text='A registered trainer key, e.g. "synthetic", "digits-mlp".'
+    )
+    trainer_args = serializers.DictField(required=False, help_text="The trainer's arguments.")
+    objective = ObjectiveSerializer(required=False)
+    space = serializers.DictField(
+        child=ParameterSpecSerializer(),
+        required=False,
+        help_text="Parameter name -> spec. Omit to use search_space or the trainer's default.",
+    )
+    search_space = serializers.IntegerField(
+        required=False, allow_null=True, help_text="Id of a saved search space."
+    )
+    sampler = SamplerSpecSerializer(required=False)
+    scheduler = SchedulerSpecSerializer(required=False)
+    max_trials = serializers.IntegerField(min_value=1, max_value=MAX_TRIALS_CAP, required=False)
+    concurrency = serializers.IntegerField(min_value=1, max_value=CONCURRENCY_CAP, required=False)
+    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False)
+    start = serializers.BooleanField(required=False, default=True)
+
+
+class SweepUpdateSerializer(serializers.Serializer):
+    """The settings of a sweep that can change while it runs."""
+
+    concurrency = serializers.IntegerField(min_value=1, max_value=CONCURRENCY_CAP, required=False)
+    max_trials = serializers.IntegerField(min_value=1, max_value=MAX_TRIALS_CAP, required=False)
+
+
+class EnqueueSerializer(serializers.Serializer):
+    """A manual trial: the configuration to train next."""
+
+    params = serializers.DictField(help_text="Parameter name -> value, inside the sweep's space.")

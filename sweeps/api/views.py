@@ -1,0 +1,435 @@
+"""REST views. They authenticate, check who may see or steer, validate the request's shape,
+and hand every state change to :mod:`sweeps.services`.
+
+Visibility is checked before anything else: a sweep or trial the user may not see is a 404
+(whether it exists is not revealed); one they may see but not steer is a 403.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+from django.db.models import QuerySet
+from django.http import HttpResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import status
+from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.negotiation import BaseContentNegotiation
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.renderers import JSONRenderer
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from sweeps import services
+from sweeps.access import can_steer, visible_sweeps
+from sweeps.api import exports
+from sweeps.api.errors import api_exception_handler, error_responses
+from sweeps.api.serializers import (
+    EnqueueSerializer,
+    MetricsPageSerializer,
+    SweepSerializer,
+    SweepSpecSerializer,
+    SweepUpdateSerializer,
+    TrialSerializer,
+    sweep_summaries,
+)
+from sweeps.models import MetricPoint, Sweep, Trial
+from sweeps.search.space import SpaceError
+from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP
+
+# One page of raw metric points; clients follow ``cursor`` for the rest.
+METRICS_PAGE = 10_000
+MAX_POINTS_CAP = 100_000
+
+
+class ApiView(APIView):
+    """Base of every API view: token or session auth, JSON in and out, one error shape."""
+
+    # Token first: an anonymous request then gets 401 with ``WWW-Authenticate: Token``.
+    authentication_classes: ClassVar[list[type]] = [TokenAuthentication, SessionAuthentication]
+    permission_classes: ClassVar[list[type]] = [IsAuthenticated]
+    renderer_classes: ClassVar[list[type]] = [JSONRenderer]
+    parser_classes: ClassVar[list[type]] = [JSONParser]
+
+    def get_exception_handler(self) -> Any:
+        return api_exception_handler
+
+
+def visible_sweep(request: Request, pk: int, *, steer: bool = False) -> Sweep:
+    """The sweep ``pk`` if ``request.user`` may see it (404 otherwise); 403 if they may not
+    steer it and ``steer`` is asked."""
+    sweep = get_object_or_404(visible_sweeps(request.user), pk=pk)
+    if steer and not can_steer(request.user, sweep):
+        raise PermissionDenied("only the sweep's owner or staff may steer it")
+    return sweep
+
+
+def visible_trial(request: Request, pk: int, *, steer: bool = False) -> Trial:
+    """The trial ``pk`` if its sweep is visible to ``request.user``; as :func:`visible_sweep`."""
+    trial = get_object_or_404(
+        Trial.objects.select_related("sweep").prefetch_related("rung_results"),
+        pk=pk,
+        sweep__in=visible_sweeps(request.user).values("pk"),
+    )
+    if steer and not can_steer(request.user, trial.sweep):
+        raise PermissionDenied("only the sweep's owner or staff may steer its trials")
+    return trial
+
+
+def _sweep_data(sweep: Sweep) -> dict[str, Any]:
+    sweep = Sweep.objects.select_related("owner").get(pk=sweep.pk)
+    return SweepSerializer(sweep).data
+
+
+def _trial_data(trial: Trial) -> dict[str, Any]:
+    trial = Trial.objects.prefetch_related("rung_results").get(pk=trial.pk)
+    return TrialSerializer(trial).data
+
+
+def _whole_number(value: Any, field: str, low: int, high: int) -> int:
+    """``value`` as an int in ``[low, high]``, or SpaceError naming ``field`` and the rule."""
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value != int(value)
+    ):
+        raise SpaceError({field: f"must be a whole number, got {value!r}"})
+    if not low <= value <= high:
+        raise SpaceError({field: f"must be between {low} and {high}, got {value!r}"})
+    return int(value)
+
+
+def _query_int(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SpaceError({name: f"must be a whole number, got {raw!r}"}) from None
+    if not low <= value <= high:
+        raise SpaceError({name: f"must be between {low} and {high}, got {value}"})
+    return value
+
+
+def _object_body(request: Request) -> dict[str, Any]:
+    if not isinstance(request.data, dict):
+        raise SpaceError({"body": "must be a JSON object"})
+    return request.data
+
+
+# --- sweeps ---------------------------------------------------------------------------------
+
+
+class SweepListView(ApiView):
+    """Sweeps this user can see; launch a new one from a spec."""
+
+    @extend_schema(
+        summary="List the sweeps you can see",
+        responses={200: SweepSerializer(many=True), **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        sweeps = list(visible_sweeps(request.user).select_related("owner"))
+        context = {"summaries": sweep_summaries(sweeps)}
+        return Response(SweepSerializer(sweeps, many=True, context=context).data)
+
+    @extend_schema(
+        summary="Launch a sweep from a spec",
+        description=(
+            "The body is a sweep spec (the same schema as spec files). A bad spec is "
+            "answered with 400 and every bad field with its rule; nothing is created."
+        ),
+        request=SweepSpecSerializer,
+        responses={201: SweepSerializer, **error_responses(400, 403, 415)},
+    )
+    def post(self, request: Request) -> Response:
+        sweep = services.create_sweep(_object_body(request), request.user)
+        return Response(
+            _sweep_data(sweep),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": reverse("api-sweep", args=[sweep.pk])},
+        )
+
+
+class SweepDetailView(ApiView):
+    """One sweep: its status, counts per trial status and best trial; change its budget."""
+
+    @extend_schema(
+        summary="A sweep with its trial counts and best trial",
+        responses={200: SweepSerializer, **error_responses(404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(_sweep_data(visible_sweep(request, pk)))
+
+    @extend_schema(
+        summary="Change a running sweep's concurrency or trial budget",
+        request=SweepUpdateSerializer,
+        responses={200: SweepSerializer, **error_responses(400, 403, 404, 409, 415)},
+    )
+    def patch(self, request: Request, pk: int) -> Response:
+        sweep = visible_sweep(request, pk, steer=True)
+        body = _object_body(request)
+        allowed = {"concurrency", "max_trials"}
+        errors = {
+            key: f"cannot be changed on a sweep; allowed: {sorted(allowed)}"
+            for key in sorted(set(body) - allowed)
+        }
+        if not set(body) & allowed and not errors:
+            errors["body"] = f"give at least one of {sorted(allowed)}"
+        if errors:
+            raise SpaceError(errors)
+        changes: dict[str, int] = {}
+        for key, high in (("concurrency", CONCURRENCY_CAP), ("max_trials", MAX_TRIALS_CAP)):
+            if key in body:
+                try:
+                    changes[key] = _whole_number(body[key], key, 1, high)
+                except SpaceError as exc:
+                    errors.update(exc.errors)
+        if errors:
+            raise SpaceError(errors)
+        sweep = services.update_sweep(sweep.pk, request.user, **changes)
+        return Response(_sweep_data(sweep))
+
+
+class SweepActionView(ApiView):
+    """Base of the sweep steering actions: one service call, the sweep back."""
+
+    action_name: ClassVar[str] = ""
+
+    def post(self, request: Request, pk: int) -> Response:
+        sweep = visible_sweep(request, pk, steer=True)
+        sweep = getattr(services, f"{self.action_name}_sweep")(sweep.pk, request.user)
+        return Response(_sweep_data(sweep))
+
+
+def _sweep_action(name: str, summary: str) -> type[SweepActionView]:
+    view = type(f"{name.title()}SweepView", (SweepActionView,), {"action_name": name})
+    view.post = extend_schema(  # type: ignore[method-assign]
+        summary=summary,
+        request=None,
+        responses={200: SweepSerializer, **error_responses(403, 404, 409)},
+    )(view.post)
+    return view
+
+
+PauseSweepView = _sweep_action("pause", "Pause a sweep: no new segments start")
+ResumeSweepView = _sweep_action("resume", "Resume a paused sweep")
+CancelSweepView = _sweep_action("cancel", "Cancel a sweep: running trials stop at their next step")
+
+
+class SweepTrialsView(ApiView):
+    """The trials of a sweep; enqueue a manual trial with chosen params."""
+
+    @extend_schema(
+        summary="The trials of a sweep",
+        responses={200: TrialSerializer(many=True), **error_responses(404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        sweep = visible_sweep(request, pk)
+        trials: QuerySet[Trial] = sweep.trials.order_by("number").prefetch_related("rung_results")
+        return Response(TrialSerializer(trials, many=True).data)
+
+    @extend_schema(
+        summary="Enqueue a trial with chosen params; it starts next",
+        request=EnqueueSerializer,
+        responses={201: TrialSerializer, **error_responses(400, 403, 404, 409, 415)},
+    )
+    def post(self, request: Request, pk: int) -> Response:
+        sweep = visible_sweep(request, pk, steer=True)
+        body = _object_body(request)
+        errors = {
+            key: "is not a field of a manual trial; allowed: ['params']"
+            for key in sorted(set(body) - {"params"})
+        }
+        if not isinstance(body.get("params"), dict):
+            errors["params"] = "must be an object mapping parameter names to values"
+        if errors:
+            raise SpaceError(errors)
+        trial = services.enqueue_trial(sweep.pk, body["params"], request.user)
+        return Response(
+            _trial_data(trial),
+            status=status.HTTP_201_CREATED,
+            headers={"Location": reverse("api-trial", args=[trial.pk])},
+        )
+
+
+class BracketView(ApiView):
+    """The halving picture: brackets, rungs, their trials, promotions (rule or manual)."""
+
+    @extend_schema(
+        summary="Brackets, rungs, their trials and promotions",
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT, description="The bracket structure of sweeps.queries."
+            ),
+            **error_responses(404),
+        },
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        from sweeps import queries
+
+        return Response(queries.bracket(visible_sweep(request, pk)))
+
+
+# --- trials ---------------------------------------------------------------------------------
+
+
+class TrialDetailView(ApiView):
+    """One trial."""
+
+    @extend_schema(
+        summary="A trial with its rung results",
+        responses={200: TrialSerializer, **error_responses(404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        return Response(TrialSerializer(visible_trial(request, pk)).data)
+
+
+class TrialActionView(ApiView):
+    """Base of the trial steering actions: one service call, the trial back."""
+
+    action_name: ClassVar[str] = ""
+
+    def post(self, request: Request, pk: int) -> Response:
+        trial = visible_trial(request, pk, steer=True)
+        trial = getattr(services, f"{self.action_name}_trial")(trial.pk, request.user)
+        return Response(_trial_data(trial))
+
+
+def _trial_action(name: str, summary: str) -> type[TrialActionView]:
+    view = type(f"{name.title()}TrialView", (TrialActionView,), {"action_name": name})
+    view.post = extend_schema(  # type: ignore[method-assign]
+        summary=summary,
+        request=None,
+        responses={200: TrialSerializer, **error_responses(403, 404, 409)},
+    )(view.post)
+    return view
+
+
+KillTrialView = _trial_action("kill", "Kill a trial: it stops at its next step")
+PauseTrialView = _trial_action("pause", "Pause a trial: it checkpoints and keeps its place")
+ResumeTrialView = _trial_action("resume", "Resume a paused trial from its checkpoint")
+PromoteTrialView = _trial_action("promote", "Promote a trial into the next rung by hand")
+ExtendTrialView = _trial_action("extend", "Give a finished trial one more rung")
+
+
+class MetricsView(ApiView):
+    """A trial's logged points after a cursor, optionally thinned to ``max_points``."""
+
+    @extend_schema(
+        summary="A trial's metric points after a cursor",
+        parameters=[
+            OpenApiParameter("name", str, description="Only this metric (e.g. train_loss)."),
+            OpenApiParameter(
+                "after", int, description="Only points with id > after (the last cursor)."
+            ),
+            OpenApiParameter(
+                "max_points",
+                int,
+                description="Thin each series to at most this many points (2..100000).",
+            ),
+        ],
+        responses={200: MetricsPageSerializer, **error_responses(400, 404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        trial = visible_trial(request, pk)
+        name = request.query_params.get("name") or None
+        if name is not None and len(name) > 32:
+            raise SpaceError({"name": "must be a metric name of at most 32 characters"})
+        after = _query_int(request, "after", 0, 0, 2**63 - 1)
+        max_points = _query_int(request, "max_points", None, 2, MAX_POINTS_CAP)
+        assert after is not None
+        points = MetricPoint.objects.filter(trial=trial, id__gt=after)
+        if name is not None:
+            points = points.filter(name=name)
+        fields = ("id", "name", "step", "value", "time")
+        if max_points is None:
+            rows = list(points.order_by("id").values(*fields)[:METRICS_PAGE])
+            cursor = rows[-1]["id"] if rows else after
+        else:
+            # A thinned page covers everything up to the newest point, so the cursor moves
+            # past the points that were left out too.
+            from sweeps import queries
+
+            cursor = points.order_by("-id").values_list("id", flat=True).first() or after
+            rows = queries.downsample_points(points.filter(id__lte=cursor), max_points)
+        return Response(MetricsPageSerializer({"points": rows, "cursor": cursor}).data)
+
+
+# --- exports --------------------------------------------------------------------------------
+
+
+class FilesNegotiation(BaseContentNegotiation):
+    """Exports answer with their own content type whatever ``Accept`` says; errors are JSON."""
+
+    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
+        return parsers[0]
+
+    def select_renderer(
+        self, request: Request, renderers: list[Any], format_suffix: str | None = None
+    ) -> tuple[Any, str]:
+        return renderers[0], renderers[0].media_type
+
+
+class ExportView(ApiView):
+    """A sweep as a table: one row per trial (params flattened), or metric points."""
+
+    fmt: ClassVar[str] = ""
+    content_negotiation_class = FilesNegotiation
+
+    def get(self, request: Request, pk: int) -> HttpResponse:
+        sweep = visible_sweep(request, pk)
+        raw = request.query_params.get("metrics", "0").lower()
+        if raw not in ("0", "1", "true", "false", ""):
+            raise SpaceError({"metrics": f"must be 1 or 0, got {raw!r}"})
+        long = raw in ("1", "true")
+        frame = exports.metrics_frame(sweep) if long else exports.trials_frame(sweep)
+        body, content_type = exports.render(frame, self.fmt)
+        response = HttpResponse(body, content_type=content_type)
+        kind = "metrics" if long else "trials"
+        response["Content-Disposition"] = (
+            f'attachment; filename="sweep-{sweep.pk}-{kind}.{self.fmt}"'
+        )
+        return response
+
+
+def _export(fmt: str) -> type[ExportView]:
+    view = type(f"Export{fmt.title()}View", (ExportView,), {"fmt": fmt})
+    media = exports.CONTENT_TYPES[fmt]
+    body = OpenApiTypes.BINARY if fmt == "parquet" else OpenApiTypes.STR
+    if fmt == "json":
+        body = OpenApiTypes.OBJECT
+    view.get = extend_schema(  # type: ignore[method-assign]
+        summary=f"Export a sweep as {fmt.upper()}",
+        description=(
+            "One row per trial with its params flattened (params.<name>), its status, best "
+            "value and rung results (rung_<k>.value); with metrics=1, the long table of "
+            "metric points (trial, name, step, value, time)."
+        ),
+        parameters=[
+            OpenApiParameter(
+                "metrics", str, enum=["0", "1"], description="1: the metric points instead."
+            )
+        ],
+        responses={
+            (200, media): OpenApiResponse(body, description=f"The table as {fmt}."),
+            **{
+                (code, "application/json"): response
+                for code, response in error_responses(400, 404).items()
+            },
+        },
+    )(view.get)
+    return view
+
+
+ExportCsvView = _export("csv")
+ExportJsonView = _export("json")
+ExportParquetView = _export("parquet")
