@@ -182,8 +182,8 @@ class TrialSerializer(serializers.ModelSerializer):
     class Meta:
         model = Trial
         fields = [
-            "id", "sweep", "number", "status", "params", "manual", "bracket", "rung",
-            "budget", "step", "resource_done", "best_value", "attempt", "worker",
+            "id", "sweep", "number", "status", "params", "manual", "manual_rungs", "bracket",
+            "rung", "budget", "step", "resource_done", "best_value", "attempt", "worker",
             "heartbeat_at", "has_checkpoint", "error", "created_at", "started_at",
             "finished_at", "rung_results",
         ]  # fmt: skip

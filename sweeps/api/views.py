@@ -274,9 +274,10 @@ class BracketView(ApiView):
         },
     )
     def get(self, request: Request, pk: int) -> Response:
+        sweep = visible_sweep(request, pk)
         from sweeps import queries
 
-        return Response(queries.bracket(visible_sweep(request, pk)))
+        return Response(queries.bracket(sweep))
 
 
 # --- trials ---------------------------------------------------------------------------------
