@@ -66,6 +66,8 @@ class Trainer(ABC):
     resource_unit: ClassVar[str] = EPOCHS
     args_schema: ClassVar[dict[str, Arg]] = {}
     default_space: ClassVar[dict[str, dict[str, Any]]] = {}
+    # The metric names the trainer reports, so a sweep's objective can be checked up front.
+    metrics: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def clean_args(cls, args: Any) -> dict[str, Any]:
