@@ -1,0 +1,1 @@
+"""The built-in trainers (registered by key in :data:`trainers.registry.BUILTIN`)."""
