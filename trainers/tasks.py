@@ -1,0 +1,26 @@
+"""Celery tasks of the workers. Thin: ids in, a plain function does the work."""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Any
+
+from celery import shared_task
+
+
+@shared_task(name="rungs.run_segment", bind=True)
+def run_segment_task(self: Any, trial_id: int, rung: int, attempt: int) -> None:
+    """Train one segment of a trial (see :func:`trainers.runner.run_segment`)."""
+    from trainers.runner import run_segment
+
+    host = self.request.hostname or socket.gethostname()
+    run_segment(trial_id, rung, attempt, worker=f"{host}:{os.getpid()}")
+
+
+@shared_task(name="rungs.cleanup_checkpoints")
+def cleanup_checkpoints_task(sweep_id: int) -> list[int]:
+    """Apply ``RUNGS_KEEP_CHECKPOINTS`` to a sweep (see :func:`trainers.checkpoints.cleanup_checkpoints`)."""
+    from trainers.checkpoints import cleanup_checkpoints
+
+    return cleanup_checkpoints(sweep_id)
