@@ -286,3 +286,64 @@ class EnqueueSerializer(serializers.Serializer):
     """A manual trial: the configuration to train next."""
 
     params = serializers.DictField(help_text="Parameter name -> value, inside the sweep's space.")
+
+
+# --- the bracket picture (sweeps.queries.bracket), for the schema -------------------------
+
+
+class BracketCellSerializer(serializers.Serializer):
+    """One trial in one rung: its result there, its rank, and what happened to it."""
+
+    trial = serializers.IntegerField()
+    number = serializers.IntegerField()
+    value = serializers.FloatField(allow_null=True)
+    has_result = serializers.BooleanField()
+    rank = serializers.IntegerField(allow_null=True)
+    status = serializers.CharField()
+    state = serializers.CharField(help_text="promoted, or at its current rung: cut, running, ...")
+    promoted_to = serializers.IntegerField(allow_null=True)
+    promotion = serializers.ChoiceField(choices=["rule", "manual"], allow_null=True)
+    manual = serializers.BooleanField(help_text="Entered this rung by a manual promotion.")
+
+
+class BracketRungSerializer(serializers.Serializer):
+    """A rung: its budget and the trials that entered it, best first."""
+
+    rung = serializers.IntegerField()
+    budget = serializers.FloatField(allow_null=True)
+    size = serializers.IntegerField()
+    planned = serializers.BooleanField()
+    cells = BracketCellSerializer(many=True)
+
+
+# "from" is a Python keyword, so this serializer's fields are declared by name.
+PromotionSerializer = type(
+    "PromotionSerializer",
+    (serializers.Serializer,),
+    {
+        "__doc__": "A trial moving from one rung to the next, by the rule or by hand.",
+        "trial": serializers.IntegerField(),
+        "from": serializers.IntegerField(),
+        "to": serializers.IntegerField(),
+        "manual": serializers.BooleanField(),
+    },
+)
+
+
+class BracketEntrySerializer(serializers.Serializer):
+    """One bracket of successive halving: its rungs and promotions."""
+
+    bracket = serializers.IntegerField()
+    rungs = BracketRungSerializer(many=True)
+    promotions = PromotionSerializer(many=True)
+
+
+class BracketSerializer(serializers.Serializer):
+    """The science-fair picture of a sweep."""
+
+    sweep = serializers.IntegerField()
+    metric = serializers.CharField()
+    mode = serializers.ChoiceField(choices=["min", "max"])
+    unit = serializers.CharField()
+    scheduler = serializers.CharField()
+    brackets = BracketEntrySerializer(many=True)

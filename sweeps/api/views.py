@@ -32,6 +32,7 @@ from sweeps.access import can_steer, visible_sweeps
 from sweeps.api import exports
 from sweeps.api.errors import api_exception_handler, error_responses
 from sweeps.api.serializers import (
+    BracketSerializer,
     EnqueueSerializer,
     MetricsPageSerializer,
     SweepSerializer,
@@ -266,12 +267,7 @@ class BracketView(ApiView):
 
     @extend_schema(
         summary="Brackets, rungs, their trials and promotions",
-        responses={
-            200: OpenApiResponse(
-                OpenApiTypes.OBJECT, description="The bracket structure of sweeps.queries."
-            ),
-            **error_responses(404),
-        },
+        responses={200: BracketSerializer, **error_responses(404)},
     )
     def get(self, request: Request, pk: int) -> Response:
         sweep = visible_sweep(request, pk)
