@@ -1,0 +1,220 @@
+"""Frozen snapshots in, explicit decisions out.
+
+The orchestration code reads the database, builds a :class:`SweepSnapshot` and asks a
+scheduler what to do; it gets back a list of decisions and applies them in one
+transaction. Nothing here remembers anything between calls: every decision is recomputed
+from the snapshot (state is rebuilt from the database, never pickled).
+
+Objective values in snapshots are already sign-normalised: **lower is better**. Use
+:func:`normalise` to turn a raw metric into that form.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import Any
+
+__all__ = [
+    "ACTIVE",
+    "COMPLETED",
+    "DIVERGED",
+    "FAILED",
+    "FINISHED",
+    "KILLED",
+    "PAUSED",
+    "PENDING",
+    "RUNNING",
+    "STATUSES",
+    "STOPPED",
+    "TERMINAL",
+    "WAITING",
+    "Complete",
+    "Decision",
+    "Finish",
+    "Promote",
+    "Start",
+    "Stop",
+    "SweepSnapshot",
+    "TrialSnapshot",
+    "Wait",
+    "normalise",
+]
+
+# Trial statuses, as stored by the app.
+PENDING = "pending"  # created / queued for a rung, not started yet (holds a worker slot)
+RUNNING = "running"
+PAUSED = "paused"  # paused by a user: keeps its place, resumes where it was
+WAITING = "waiting"  # finished its rung, result recorded, awaiting a decision
+STOPPED = "stopped"  # cut by the scheduler (a user may still promote it by hand)
+COMPLETED = "completed"  # reached the top rung (a user may still extend it)
+KILLED = "killed"  # by a user: terminal
+FAILED = "failed"  # crashed: terminal
+DIVERGED = "diverged"  # NaN / inf: terminal
+
+STATUSES = (PENDING, RUNNING, PAUSED, WAITING, STOPPED, COMPLETED, KILLED, FAILED, DIVERGED)
+ACTIVE = frozenset({PENDING, RUNNING, PAUSED, WAITING})
+TERMINAL = frozenset({KILLED, FAILED, DIVERGED})
+FINISHED = frozenset({STOPPED, COMPLETED}) | TERMINAL
+
+
+def normalise(value: float, mode: str) -> float:
+    """Turn a raw objective into "lower is better": ``mode`` is ``"min"`` or ``"max"``."""
+    if mode == "min":
+        return float(value)
+    if mode == "max":
+        return -float(value)
+    raise ValueError(f"mode must be 'min' or 'max', got {mode!r}")
+
+
+def _frozen_map(m: Mapping[Any, Any]) -> Mapping[Any, Any]:
+    return MappingProxyType(dict(m))
+
+
+@dataclass(frozen=True)
+class TrialSnapshot:
+    """One trial as the database holds it.
+
+    ``rung`` is the rung the trial is at: the one it is pending / running / paused for, or
+    the last one it finished. ``results`` maps rung index to the objective at that rung's
+    budget (lower is better; NaN / inf allowed and never promoted). ``manual_promotions``
+    holds the rungs the trial *entered* by a user's promotion or budget extension.
+    ``manual`` marks a config enqueued by a user (it does not advance the sampler).
+    """
+
+    id: int
+    params: Mapping[str, Any]
+    status: str
+    bracket: int = 0
+    rung: int = 0
+    results: Mapping[int, float] = field(default_factory=dict)
+    manual_promotions: frozenset[int] = frozenset()
+    manual: bool = False
+
+    def __post_init__(self) -> None:
+        if self.status not in STATUSES:
+            raise ValueError(f"trial {self.id}: status must be one of {list(STATUSES)}, got {self.status!r}")
+        if self.rung < 0 or self.bracket < 0:
+            raise ValueError(f"trial {self.id}: rung and bracket must be >= 0")
+        object.__setattr__(self, "params", _frozen_map(self.params))
+        object.__setattr__(self, "results", _frozen_map({int(k): float(v) for k, v in self.results.items()}))
+        object.__setattr__(self, "manual_promotions", frozenset(self.manual_promotions))
+
+    def result(self, rung: int) -> float | None:
+        """The objective at ``rung``, or None if the trial has not reported it."""
+        return self.results.get(rung)
+
+    @property
+    def has_current_result(self) -> bool:
+        """Whether the trial has reported the rung it is at."""
+        return self.rung in self.results
+
+    @property
+    def occupies_slot(self) -> bool:
+        """Whether a worker is (or is about to be) busy with it."""
+        return self.status in (PENDING, RUNNING)
+
+    def finite(self, rung: int) -> bool:
+        v = self.results.get(rung)
+        return v is not None and math.isfinite(v)
+
+
+@dataclass(frozen=True)
+class SweepSnapshot:
+    """Everything a scheduler may look at, frozen.
+
+    ``free_slots``: how many trials the app can start or resume now (concurrency minus the
+    trials pending or running). ``max_trials``: cap on the number of trials (None = no cap);
+    queued manual configs are started even when it is reached. ``queued_configs``: configs
+    a user enqueued, in order; the first ones are started before anything else.
+    """
+
+    trials: tuple[TrialSnapshot, ...] = ()
+    free_slots: int = 1
+    max_trials: int | None = None
+    queued_configs: tuple[Mapping[str, Any], ...] = ()
+
+    def __post_init__(self) -> None:
+        if self.free_slots < 0:
+            raise ValueError(f"free_slots must be >= 0, got {self.free_slots}")
+        if self.max_trials is not None and self.max_trials < 0:
+            raise ValueError(f"max_trials must be >= 0 or None, got {self.max_trials}")
+        ids = [t.id for t in self.trials]
+        if len(set(ids)) != len(ids):
+            raise ValueError("trial ids must be unique within a snapshot")
+        object.__setattr__(self, "trials", tuple(sorted(self.trials, key=lambda t: t.id)))
+        object.__setattr__(self, "queued_configs", tuple(_frozen_map(c) for c in self.queued_configs))
+
+    def trial(self, trial_id: int) -> TrialSnapshot:
+        for t in self.trials:
+            if t.id == trial_id:
+                return t
+        raise KeyError(trial_id)
+
+
+# --- decisions --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Start:
+    """Create a trial with ``params`` and run it to ``budget`` (the resource of ``rung``).
+
+    ``manual``: the config was enqueued by a user. ``source`` says where the config came
+    from (``"manual"``, ``"grid"``, ``"random"``, ``"sobol"``, ``"bayes"``,
+    ``"bayes-initial"``, ...), for the dashboard.
+    """
+
+    params: Mapping[str, Any]
+    bracket: int
+    rung: int
+    budget: float
+    manual: bool = False
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class Promote:
+    """Resume trial ``trial_id`` (from its checkpoint) and train it up to ``budget``.
+
+    ``manual``: a user asked for it (manual promotion or budget extension); the app records
+    ``rung`` in the trial's ``manual_promotions``.
+    """
+
+    trial_id: int
+    rung: int
+    budget: float
+    manual: bool = False
+
+
+@dataclass(frozen=True)
+class Stop:
+    """Cut the trial: it finished a rung and the rule does not give it more budget."""
+
+    trial_id: int
+    reason: str
+
+
+@dataclass(frozen=True)
+class Complete:
+    """The trial reached its last rung: it is done."""
+
+    trial_id: int
+
+
+@dataclass(frozen=True)
+class Wait:
+    """Nothing can start now although slots may be free; ``reason`` says what blocks."""
+
+    reason: str
+
+
+@dataclass(frozen=True)
+class Finish:
+    """The sweep is over: nothing is active and nothing more will start."""
+
+    reason: str
+
+
+Decision = Start | Promote | Stop | Complete | Wait | Finish

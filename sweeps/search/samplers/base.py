@@ -1,0 +1,125 @@
+"""The sampler interface: a history of results in, configs out.
+
+A sampler holds only its settings (space, seed, options). Everything it knows about the
+sweep comes in a :class:`History` built from the database on every call, so a sampler can
+be thrown away and rebuilt at any time and proposes the same configs for the same history.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sweeps.search.decisions import PENDING, RUNNING, SweepSnapshot
+from sweeps.search.space import Space, Value
+
+__all__ = ["History", "Observation", "Proposal", "Sampler", "fingerprint", "history_from_snapshot"]
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One reported result: ``value`` (lower is better, may be NaN / inf) at ``rung``."""
+
+    params: Mapping[str, Any]
+    value: float
+    rung: int = 0
+    trial_id: int = 0
+
+
+@dataclass(frozen=True)
+class History:
+    """What a sampler may know about a sweep.
+
+    ``pending``: configs being evaluated now (no result yet), so batch proposals keep away
+    from them. ``n_proposed``: how many configs this sampler has already proposed in the
+    sweep (the sampler-made trials); index-based samplers continue their sequence from it.
+    """
+
+    observations: tuple[Observation, ...] = ()
+    pending: tuple[Mapping[str, Any], ...] = ()
+    n_proposed: int = 0
+
+    def finite(self, rung: int | None = None) -> list[Observation]:
+        return [
+            o for o in self.observations if math.isfinite(o.value) and (rung is None or o.rung == rung)
+        ]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """A config and where it came from (``source``), e.g. ``"sobol"`` or ``"bayes"``."""
+
+    params: dict[str, Value]
+    source: str
+
+
+def history_from_snapshot(snapshot: SweepSnapshot) -> History:
+    """The sampler's view of a sweep: every reported result, the in-flight configs."""
+    observations = tuple(
+        Observation(t.params, value, rung, t.id)
+        for t in snapshot.trials
+        for rung, value in sorted(t.results.items())
+    )
+    pending = tuple(
+        t.params for t in snapshot.trials if t.status in (PENDING, RUNNING) and not t.has_current_result
+    )
+    return History(observations, pending, sum(1 for t in snapshot.trials if not t.manual))
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, float):
+        return repr(value)  # exact, and NaN / inf survive JSON
+    if isinstance(value, Mapping):
+        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+    if isinstance(value, list | tuple):
+        return [_canonical(v) for v in value]
+    return value
+
+
+def fingerprint(items: Iterable[Any]) -> str:
+    """A short stable digest of JSON-able data (observations, configs, settings)."""
+    blob = json.dumps([_canonical(i) for i in items], sort_keys=True, default=str)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+class Sampler(ABC):
+    """Proposes configs. Subclasses implement :meth:`propose`.
+
+    Contract (checked by ``tests/search/test_sampler_contract.py`` for every sampler):
+    proposals lie inside the space with the right types, inactive conditional parameters
+    are omitted, and the same (settings, seed, history, n) always gives the same proposals.
+    """
+
+    name: str = "sampler"
+
+    def __init__(self, space: Space, seed: int = 0) -> None:
+        self.space = space
+        self.seed = int(seed)
+
+    @abstractmethod
+    def propose(self, history: History, n: int = 1) -> list[Proposal]:
+        """Up to ``n`` new configs; fewer only when the sampler is exhausted (grid)."""
+
+    def capacity(self) -> int | None:
+        """How many configs the sampler can ever propose (None = unbounded)."""
+        return None
+
+    def exhausted(self, history: History) -> bool:
+        """Whether no further config can be proposed."""
+        cap = self.capacity()
+        return cap is not None and history.n_proposed >= cap
+
+    @staticmethod
+    def _check_n(n: int) -> None:
+        if n < 0:
+            raise ValueError(f"n must be >= 0, got {n}")
+
+
+def unit_rows(rows: Sequence[Sequence[float]]) -> list[list[float]]:
+    """Plain float lists from a numpy array (keeps numpy types out of configs)."""
+    return [[float(x) for x in row] for row in rows]
