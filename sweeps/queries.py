@@ -294,63 +294,63 @@ def build_bracket(
     results: Iterable[Mapping[str, Any]],
     *,
     mode: str = "min",
-    planned: Mapping[int, Sequence[float]] | None = None,
+    planned: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     """The brackets of a sweep from its trial rows and rung results (pure).
 
-    ``trials``: rows with id, number, status, bracket, rung, budget, manual_rungs (and
-    optionally best_value). ``results``: rows with trial, rung, budget, value, manual.
-    ``planned``: optional bracket -> budget per rung, to show rungs nobody reached yet.
+    ``trials``: rows with id, number, status, bracket, rung, budget, manual_rungs.
+    ``results``: rows with trial, rung, budget, value, manual. ``planned``: optional
+    bracket -> ``{"entry": first rung, "budgets": {rung: budget}, "sizes": {rung: n}}``
+    (see :func:`planned_rungs`), to show rungs nobody reached yet and their planned size.
 
     Returns one dict per bracket, in bracket order::
 
-        {"bracket": 0,
-         "rungs": [{"rung": 0, "budget": 1.0, "size": 9, "planned": True,
+        {"bracket": 0, "entry": 0,
+         "rungs": [{"rung": 0, "budget": 1.0, "size": 9, "planned_size": 9,
                     "cells": [{"trial": 7, "number": 7, "value": 0.31, "rank": 1,
                                "status": "running", "state": "promoted",
                                "promoted_to": 1, "promotion": "rule" | "manual" | None,
                                "manual": False, "has_result": True}, ...]}, ...],
          "promotions": [{"trial": 7, "from": 0, "to": 1, "manual": False}, ...]}
 
-    A trial is in every rung up to its current one. In a rung, cells are ranked by that
-    rung's result (best first; NaN results after, then trials still training). ``state``
-    says what happened to the trial at that rung: ``promoted`` (went on; ``promotion`` says
-    whether by the rule or by hand), or, at its current rung, its status: ``pending``,
-    ``running``, ``waiting`` (rung done, awaiting the decision), ``paused``, ``cut``
-    (stopped by the scheduler), ``completed``, ``killed``, ``failed``, ``diverged``.
-    ``manual`` marks a trial that entered this rung by a manual promotion.
+    A trial is in every rung from the one it entered (its lowest result, or its current
+    rung) up to its current one. In a rung, cells are ranked by that rung's result (best
+    first; NaN results after, then trials still training, by number). ``state`` says what
+    happened to the trial at that rung: ``promoted`` (went on; ``promotion`` says whether by
+    the rule or by hand), or, at its current rung, its status: ``pending``, ``running``,
+    ``waiting`` (rung done, awaiting the decision), ``paused``, ``cut`` (stopped by the
+    scheduler), ``completed``, ``killed``, ``failed``, ``diverged``. ``manual`` marks a trial
+    that entered this rung by a manual promotion.
     """
     by_trial: dict[int, dict[int, Mapping[str, Any]]] = defaultdict(dict)
     for r in results:
         by_trial[r["trial"]][r["rung"]] = r
-    brackets: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    cells_at: dict[int, dict[int, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     budgets: dict[tuple[int, int], float] = {}
     promotions: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for t in trials:
         b, current = t["bracket"], t["rung"]
-        manual_rungs = set(t.get("manual_rungs") or [])
         own = by_trial.get(t["id"], {})
-        for rung, res in own.items():
-            if res.get("manual"):
-                manual_rungs.add(rung)
-        top = max([current, *own])
-        for rung in range(top + 1):
+        manual_rungs = set(t.get("manual_rungs") or [])
+        manual_rungs.update(rung for rung, res in own.items() if res.get("manual"))
+        entry, top = min([current, *own]), max([current, *own])
+        for rung in range(entry, top + 1):
             res = own.get(rung)
             if res is not None:
                 budgets.setdefault((b, rung), res["budget"])
             elif rung == current and t.get("budget"):
                 budgets.setdefault((b, rung), t["budget"])
+            promotion: str | None = None
             if rung < top:
                 state = "promoted"
                 manual_next = (rung + 1) in manual_rungs
-                promotion: str | None = "manual" if manual_next else "rule"
+                promotion = "manual" if manual_next else "rule"
                 promotions[b].append(
                     {"trial": t["id"], "from": rung, "to": rung + 1, "manual": manual_next}
                 )
             else:
-                promotion = None
                 state = "cut" if t["status"] == TrialStatus.STOPPED else t["status"]
-            brackets[b][rung].append(
+            cells_at[b][rung].append(
                 {
                     "trial": t["id"],
                     "number": t["number"],
@@ -361,53 +361,66 @@ def build_bracket(
                     "state": state,
                     "promoted_to": rung + 1 if rung < top else None,
                     "promotion": promotion,
-                    "manual": rung in manual_rungs and rung > 0,
+                    "manual": rung in manual_rungs and rung > entry,
                 }
             )
+    plans = planned or {}
     out: list[dict[str, Any]] = []
-    for b in sorted(set(brackets) | set(planned or {})):
-        plan = list((planned or {}).get(b, ()))
-        observed = brackets.get(b, {})
-        n_rungs = max([len(plan), *(r + 1 for r in observed)])
+    for b in sorted(cells_at):
+        plan = plans.get(b, {})
+        plan_budgets: Mapping[int, float] = plan.get("budgets", {})
+        plan_sizes: Mapping[int, int] = plan.get("sizes", {})
+        observed = cells_at[b]
+        first = min([*observed, plan.get("entry", min(observed))])
+        last = max([*observed, *plan_budgets])
         rungs = []
-        for rung in range(n_rungs):
+        for rung in range(first, last + 1):
             cells = sorted(observed.get(rung, []), key=_rank_key(mode))
             rank = 0
             for cell in cells:
                 if cell["value"] is not None:
                     rank += 1
                     cell["rank"] = rank
-            budget = plan[rung] if rung < len(plan) else budgets.get((b, rung))
             rungs.append(
                 {
                     "rung": rung,
-                    "budget": budget,
+                    "budget": plan_budgets.get(rung, budgets.get((b, rung))),
                     "size": len(cells),
-                    "planned": rung < len(plan),
+                    "planned_size": plan_sizes.get(rung),
                     "cells": cells,
                 }
             )
-        out.append({"bracket": b, "rungs": rungs, "promotions": promotions.get(b, [])})
+        out.append(
+            {"bracket": b, "entry": first, "rungs": rungs, "promotions": promotions.get(b, [])}
+        )
     return out
 
 
-def planned_budgets(sweep: Sweep, brackets: Iterable[int]) -> dict[int, list[float]]:
-    """Budget of every rung of each bracket as the scheduler plans it, when it can say.
+def planned_rungs(sweep: Sweep, brackets: Iterable[int]) -> dict[int, dict[str, Any]]:
+    """What the sweep's scheduler plans for each bracket: entry rung, budget per rung, and
+    (for successive halving and Hyperband) how many trials each rung holds.
 
-    Asks :mod:`sweeps.scheduling` (``max_rung`` and ``rung_budget``); returns {} if that
-    cannot answer for this sweep, and the bracket is then drawn from what happened.
+    Built from the sweep's settings with the pure scheduler classes (no sampler is fitted);
+    {} when the settings cannot be read, and the bracket is then drawn from what happened.
     """
+    from sweeps.search import build_scheduler, parse_space
+
     try:
-        from sweeps.scheduling import max_rung, rung_budget
-    except ImportError:
+        scheduler = build_scheduler(sweep.scheduler, parse_space(sweep.space), seed=sweep.seed)
+    except (ValueError, KeyError, TypeError):
         return {}
-    plan: dict[int, list[float]] = {}
+    plan: dict[int, dict[str, Any]] = {}
     for b in brackets:
-        try:
-            top = max_rung(sweep, b)
-            plan[b] = [float(rung_budget(sweep, b, r)) for r in range(top + 1)]
-        except Exception:  # a scheduler without rungs (fifo, median): draw what happened
-            return {}
+        shape = scheduler.shape(b) if hasattr(scheduler, "shape") else None
+        entry = shape.entry_rung if shape is not None else 0
+        rungs = range(entry, scheduler.top_rung + 1)
+        plan[b] = {
+            "entry": entry,
+            "budgets": {r: scheduler.budget(r) for r in rungs},
+            "sizes": (
+                {entry + i: n for i, n in enumerate(shape.sizes)} if shape is not None else {}
+            ),
+        }
     return plan
 
 
@@ -426,7 +439,7 @@ def bracket(sweep: Sweep) -> dict[str, Any]:
         )
     )
     results = rung_results(sweep)
-    plan = planned_budgets(sweep, sorted({t["bracket"] for t in trials}))
+    plan = planned_rungs(sweep, sorted({t["bracket"] for t in trials}))
     return bracket_payload(sweep, trials, results, plan)
 
 
@@ -434,7 +447,7 @@ def bracket_payload(
     sweep: Sweep,
     trials: Iterable[Mapping[str, Any]],
     results: Iterable[Mapping[str, Any]],
-    plan: Mapping[int, Sequence[float]] | None = None,
+    plan: Mapping[int, Mapping[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """:func:`bracket` from rows already in hand (the live tailer keeps them in memory)."""
     return {

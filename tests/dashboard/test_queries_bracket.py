@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from sweeps import queries
-from tests.dashboard.conftest import build_sha_sweep
+from tests.dashboard.conftest import add_result, build_sha_sweep, make_sweep, make_trial
 
 pytestmark = pytest.mark.django_db
 
@@ -23,6 +23,8 @@ def test_rungs_are_columns_with_budget_and_size(user: Any) -> None:
     [b0] = out["brackets"]
     assert [r["budget"] for r in b0["rungs"]] == [1.0, 3.0, 9.0]
     assert [r["size"] for r in b0["rungs"]] == [9, 4, 1]
+    # The scheduler's plan (sha, eta 3): 9 -> 3 -> 1; the manual promotion is the 4th.
+    assert [r["planned_size"] for r in b0["rungs"]] == [9, 3, 1]
 
 
 def test_cells_are_ranked_by_rung_result_best_first(user: Any) -> None:
@@ -91,12 +93,33 @@ def test_manual_result_flag_marks_manual_promotion_without_trial_field() -> None
 
 def test_planned_rungs_show_empty_columns() -> None:
     trials = [{"id": 1, "number": 1, "status": "running", "bracket": 0, "rung": 0, "budget": 1}]
-    [b] = queries.build_bracket(trials, [], planned={0: [1.0, 3.0, 9.0]})
-    assert [(r["budget"], r["size"], r["planned"]) for r in b["rungs"]] == [
-        (1.0, 1, True),
-        (3.0, 0, True),
-        (9.0, 0, True),
+    plan = {0: {"entry": 0, "budgets": {0: 1.0, 1: 3.0, 2: 9.0}, "sizes": {0: 9, 1: 3, 2: 1}}}
+    [b] = queries.build_bracket(trials, [], planned=plan)
+    assert [(r["budget"], r["size"], r["planned_size"]) for r in b["rungs"]] == [
+        (1.0, 1, 9),
+        (3.0, 0, 3),
+        (9.0, 0, 1),
     ]
+
+
+def test_hyperband_brackets_start_at_their_entry_rung(user: Any) -> None:
+    sweep = make_sweep(
+        user, scheduler={"name": "hyperband", "min_resource": 1, "max_resource": 81, "eta": 3}
+    )
+    make_trial(sweep, 1, bracket=0, rung=0, budget=1.0, status="running")
+    late = make_trial(sweep, 2, bracket=1, rung=1, budget=3.0, status="waiting")
+    add_result(late, 1, 3.0, 0.2)
+    out = queries.bracket(sweep)["brackets"]
+    assert [b["entry"] for b in out] == [0, 1]
+    assert [r["budget"] for r in out[0]["rungs"]] == [1, 3, 9, 27, 81]
+    assert [r["planned_size"] for r in out[0]["rungs"]] == [81, 27, 9, 3, 1]
+    assert [(r["rung"], r["budget"], r["planned_size"]) for r in out[1]["rungs"]] == [
+        (1, 3, 27),
+        (2, 9, 9),
+        (3, 27, 3),
+        (4, 81, 1),
+    ]
+    assert out[1]["rungs"][0]["cells"][0]["manual"] is False
 
 
 def test_several_brackets_are_kept_apart() -> None:
