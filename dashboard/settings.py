@@ -150,7 +150,13 @@ else:
                 "timeout": 20,
                 "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
             },
-            "TEST": {"NAME": str(VAR_DIR / "test-rungs.sqlite3")},
+            # One test database per test run (processes it starts inherit the name), so that
+            # runs side by side on one machine never share a file.
+            "TEST": {
+                "NAME": os.environ.setdefault(
+                    "RUNGS_TEST_DB", str(VAR_DIR / f"test-rungs-{os.getpid()}.sqlite3")
+                )
+            },
         }
     }
 EMBEDDED = DATABASES["default"]["ENGINE"].endswith("sqlite3")

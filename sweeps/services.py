@@ -60,7 +60,7 @@ def _after_commit(sweep_id: int, advance: bool = False) -> None:
     transaction.on_commit(send)
 
 
-def _move(obj: Sweep | Trial, status: str, **fields: Any) -> None:
+def move_status(obj: Sweep | Trial, status: str, **fields: Any) -> None:
     """Move ``obj`` to ``status`` (checked by the state machine) or raise :class:`Conflict`."""
     obj.status = status
     for name, value in fields.items():
@@ -87,7 +87,7 @@ def create_sweep(spec: Any, user: Any) -> Sweep:
 
 
 def _start(sweep: Sweep, user: Any) -> None:
-    _move(sweep, SweepStatus.RUNNING, started_at=sweep.started_at or timezone.now())
+    move_status(sweep, SweepStatus.RUNNING, started_at=sweep.started_at or timezone.now())
     record_event(sweep, "started", "sweep started", user=user)
     _after_commit(sweep.pk, advance=True)
 
@@ -107,7 +107,7 @@ def start_sweep(sweep_id: int, user: Any = None) -> Sweep:
 def pause_sweep(sweep_id: int, user: Any = None) -> Sweep:
     """Stop handing out new segments; running segments finish their rung."""
     sweep = _locked_sweep(sweep_id)
-    _move(sweep, SweepStatus.PAUSED)
+    move_status(sweep, SweepStatus.PAUSED)
     record_event(sweep, "paused", "sweep paused", user=user)
     _after_commit(sweep.pk)
     return sweep
@@ -116,7 +116,7 @@ def pause_sweep(sweep_id: int, user: Any = None) -> Sweep:
 @transaction.atomic
 def resume_sweep(sweep_id: int, user: Any = None) -> Sweep:
     sweep = _locked_sweep(sweep_id)
-    _move(sweep, SweepStatus.RUNNING)
+    move_status(sweep, SweepStatus.RUNNING)
     record_event(sweep, "resumed", "sweep resumed", user=user)
     _after_commit(sweep.pk, advance=True)
     return sweep
@@ -126,7 +126,7 @@ def resume_sweep(sweep_id: int, user: Any = None) -> Sweep:
 def cancel_sweep(sweep_id: int, user: Any = None) -> Sweep:
     """End the sweep: no new segments; running trials are told to stop at their next step."""
     sweep = _locked_sweep(sweep_id)
-    _move(sweep, SweepStatus.CANCELLED, finished_at=timezone.now())
+    move_status(sweep, SweepStatus.CANCELLED, finished_at=timezone.now())
     record_event(sweep, "cancelled", "sweep cancelled", user=user)
     _after_commit(sweep.pk)
     return sweep
@@ -162,7 +162,7 @@ def update_sweep(
     record_event(sweep, "updated", ", ".join(f"{k} {old[k]} -> {v}" for k, v in changes.items()),
                  user=user, old=old, new=changes)  # fmt: skip
     if sweep.status == SweepStatus.COMPLETED and "max_trials" in changes:
-        _move(sweep, SweepStatus.RUNNING, finished_at=None)
+        move_status(sweep, SweepStatus.RUNNING, finished_at=None)
     _after_commit(sweep.pk, advance=True)
     return sweep
 
@@ -184,7 +184,7 @@ def kill_trial(trial_id: int, user: Any = None) -> Trial:
     """Kill a trial. A running segment sees "stop" at its next step and checkpoints; the slot
     is free at once and the scheduler never promotes the trial."""
     trial = _locked_trial(trial_id)
-    _move(trial, TrialStatus.KILLED, finished_at=timezone.now())
+    move_status(trial, TrialStatus.KILLED, finished_at=timezone.now())
     record_event(trial.sweep, "killed", f"trial {trial.number} killed", trial=trial, user=user)
     _after_commit(trial.sweep_id, advance=True)
     return trial
@@ -194,7 +194,7 @@ def kill_trial(trial_id: int, user: Any = None) -> Trial:
 def pause_trial(trial_id: int, user: Any = None) -> Trial:
     """Pause a trial: it keeps its place and checkpoint; its worker slot is freed."""
     trial = _locked_trial(trial_id)
-    _move(trial, TrialStatus.PAUSED)
+    move_status(trial, TrialStatus.PAUSED)
     record_event(trial.sweep, "paused", f"trial {trial.number} paused", trial=trial, user=user)
     _after_commit(trial.sweep_id, advance=True)
     return trial
@@ -209,7 +209,7 @@ def resume_trial(trial_id: int, user: Any = None) -> Trial:
             f"trial {trial.number} is still saving its checkpoint; resume it in a moment"
         )
     rung_done = trial.rung_results.filter(rung=trial.rung).exists()
-    _move(trial, TrialStatus.WAITING if rung_done else TrialStatus.PENDING)
+    move_status(trial, TrialStatus.WAITING if rung_done else TrialStatus.PENDING)
     record_event(trial.sweep, "resumed", f"trial {trial.number} resumed", trial=trial, user=user)
     _after_commit(trial.sweep_id, advance=True)
     return trial
@@ -227,11 +227,11 @@ def _send_to_rung(trial: Trial, rung: int, user: Any, kind: str, message: str) -
             f"trial {trial.number} is still saving its checkpoint; try again in a moment"
         )
     budget = rung_budget(trial.sweep, trial.bracket, rung)
-    _move(trial, TrialStatus.PENDING, rung=rung, budget=budget,
+    move_status(trial, TrialStatus.PENDING, rung=rung, budget=budget,
           manual_rungs=[*trial.manual_rungs, rung], finished_at=None)  # fmt: skip
     record_event(trial.sweep, kind, message, trial=trial, user=user, rung=rung, budget=budget)
     if trial.sweep.status == SweepStatus.COMPLETED:
-        _move(trial.sweep, SweepStatus.RUNNING, finished_at=None)
+        move_status(trial.sweep, SweepStatus.RUNNING, finished_at=None)
     _after_commit(trial.sweep_id, advance=True)
     return trial
 
@@ -286,7 +286,7 @@ def enqueue_trial(sweep_id: int, params: Any, user: Any = None) -> Trial:
         params=cleaned,
     )
     if sweep.status == SweepStatus.COMPLETED:
-        _move(sweep, SweepStatus.RUNNING, finished_at=None)
+        move_status(sweep, SweepStatus.RUNNING, finished_at=None)
     _after_commit(sweep.pk, advance=True)
     return trial
 
@@ -448,7 +448,7 @@ def fail_segment(
             _requeue(trial, reason)
         else:
             status = TrialStatus.DIVERGED if diverged else TrialStatus.FAILED
-            _move(
+            move_status(
                 trial,
                 status,
                 worker="",
@@ -467,7 +467,7 @@ def _requeue(trial: Trial, reason: str) -> None:
     """Send a running trial back to the queue; it resumes from its last checkpoint. Points its
     lost segment logged after that checkpoint are dropped, so the series has no duplicates."""
     MetricPoint.objects.filter(trial=trial, step__gt=trial.step).delete()
-    _move(trial, TrialStatus.PENDING, worker="", heartbeat_at=None, error=reason[-4000:])
+    move_status(trial, TrialStatus.PENDING, worker="", heartbeat_at=None, error=reason[-4000:])
     record_event(trial.sweep, "requeued", f"trial {trial.number} re-queued: {reason[:200]}",
                  trial=trial, attempt=trial.attempt)  # fmt: skip
 
@@ -491,7 +491,7 @@ def reap_lost_segments() -> int:
                 continue
             reason = f"worker {trial.worker or '(queued)'} lost on attempt {attempt}"
             if attempt >= settings.RUNGS_MAX_ATTEMPTS:
-                _move(trial, TrialStatus.FAILED, worker="", error=f"{reason}; gave up after {attempt} attempts",
+                move_status(trial, TrialStatus.FAILED, worker="", error=f"{reason}; gave up after {attempt} attempts",
                       finished_at=timezone.now())  # fmt: skip
                 record_event(trial.sweep, "failed", trial.error, trial=trial)
             else:
@@ -514,11 +514,10 @@ def advance_sweep(sweep_id: int) -> None:
         sweep = Sweep.objects.select_for_update().filter(pk=sweep_id).first()
         if sweep is None or sweep.status != SweepStatus.RUNNING:
             return
-        apply_decisions(sweep)
+        over = apply_decisions(sweep)  # a paused trial keeps the sweep open
         to_send = dispatch_pending(sweep)
-        # A paused trial keeps the sweep open until it is resumed or killed.
-        if not to_send and not sweep.trials.filter(status__in=TrialStatus.ACTIVE).exists():
-            _move(sweep, SweepStatus.COMPLETED, finished_at=timezone.now())
+        if over:
+            move_status(sweep, SweepStatus.COMPLETED, finished_at=timezone.now())
             record_event(sweep, "completed", "sweep completed")
 
         def send() -> None:

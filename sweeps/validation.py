@@ -14,16 +14,16 @@ from typing import Any
 
 from django.conf import settings
 
-from sweeps.search.space import SpaceError, check_grid, parse_space
+from sweeps.search.samplers import validate_sampler_config
+from sweeps.search.schedulers import validate_scheduler_config
+from sweeps.search.space import Space, SpaceError, parse_space
 
 SPEC_FIELDS = {
     "name", "trainer", "trainer_args", "objective", "space", "search_space", "sampler",
     "scheduler", "max_trials", "concurrency", "seed", "start",
 }  # fmt: skip
-SAMPLERS = ("grid", "random", "sobol", "bayes")
-SCHEDULERS = ("fifo", "sha", "hyperband", "asha", "median")
-ESTIMATORS = ("GP", "RF", "ET", "GBRT")
-ACQ_FUNCS = ("EI", "PI", "LCB", "gp_hedge")
+DEFAULT_SAMPLER = {"name": "random"}
+DEFAULT_SCHEDULER = {"name": "hyperband", "min_resource": 1, "max_resource": 27, "eta": 3}
 MAX_TRIALS_CAP = 100_000
 CONCURRENCY_CAP = 1024
 
@@ -65,64 +65,25 @@ def _number_field(
     return float(value)
 
 
-def _object(data: dict[str, Any], key: str, errors: dict[str, str]) -> dict[str, Any]:
-    value = data.get(key, {})
+def _object(
+    data: dict[str, Any], key: str, errors: dict[str, str], default: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    value = data.get(key)
     if value is None:
-        return {}
+        return dict(default or {})
     if not isinstance(value, dict):
         errors[key] = "must be an object"
         return {}
     return value
 
 
-def clean_sampler(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
-    name = raw.get("name", "random")
-    if name not in SAMPLERS:
-        errors["sampler.name"] = f"must be one of {list(SAMPLERS)}, got {name!r}"
-        return {}
-    allowed = {"name"} | (
-        {"base_estimator", "acq_func", "n_initial_points"} if name == "bayes" else set()
-    )
-    for key in sorted(set(raw) - allowed):
-        errors[f"sampler.{key}"] = (
-            f"is not an option of the {name} sampler; allowed: {sorted(allowed)}"
-        )
-    cleaned: dict[str, Any] = {"name": name}
-    if name == "bayes":
-        est = raw.get("base_estimator", "GP")
-        acq = raw.get("acq_func", "gp_hedge" if est == "GP" else "EI")
-        if est not in ESTIMATORS:
-            errors["sampler.base_estimator"] = f"must be one of {list(ESTIMATORS)}, got {est!r}"
-        if acq not in ACQ_FUNCS:
-            errors["sampler.acq_func"] = f"must be one of {list(ACQ_FUNCS)}, got {acq!r}"
-        n_init = _int_field(
-            raw, "n_initial_points", "sampler.n_initial_points", 10, 1, 1000, errors
-        )
-        cleaned.update(base_estimator=est, acq_func=acq, n_initial_points=n_init)
-    return cleaned
-
-
-def clean_scheduler(raw: dict[str, Any], errors: dict[str, str]) -> dict[str, Any]:
-    name = raw.get("name", "hyperband")
-    if name not in SCHEDULERS:
-        errors["scheduler.name"] = f"must be one of {list(SCHEDULERS)}, got {name!r}"
-        return {}
-    allowed = {"name", "min_resource", "max_resource", "eta"}
-    for key in sorted(set(raw) - allowed):
-        errors[f"scheduler.{key}"] = f"is not an option of schedulers; allowed: {sorted(allowed)}"
-    before = len(errors)
-    max_r = _number_field(
-        {"max_resource": 9, **raw}, "max_resource", "scheduler.max_resource", errors
-    )
-    min_r = _number_field(
-        {"min_resource": 1, **raw}, "min_resource", "scheduler.min_resource", errors
-    )
-    eta = _int_field(raw, "eta", "scheduler.eta", 3, 2, 100, errors)
-    if "scheduler.eta" in errors:
-        errors["scheduler.eta"] = f"must be a whole number >= 2, got {raw.get('eta')!r}"
-    if len(errors) == before and min_r is not None and max_r is not None and min_r > max_r:
-        errors["scheduler.min_resource"] = f"must be <= max_resource ({min_r:g} > {max_r:g})"
-    return {"name": name, "min_resource": min_r, "max_resource": max_r, "eta": eta}
+def _collect(errors: dict[str, str], check: Any, *args: Any) -> Any:
+    """Run a validator that raises SpaceError; gather its errors instead of stopping."""
+    try:
+        return check(*args)
+    except SpaceError as exc:
+        errors.update(exc.errors)
+        return None
 
 
 def clean_spec(data: Any) -> dict[str, Any]:
@@ -156,8 +117,10 @@ def clean_spec(data: Any) -> dict[str, Any]:
     if mode not in ("min", "max"):
         errors["objective.mode"] = f"must be 'min' or 'max', got {mode!r}"
 
-    sampler = clean_sampler(_object(data, "sampler", errors), errors)
-    scheduler = clean_scheduler(_object(data, "scheduler", errors), errors)
+    sampler_raw = _object(data, "sampler", errors, DEFAULT_SAMPLER)
+    scheduler = _collect(
+        errors, validate_scheduler_config, _object(data, "scheduler", errors, DEFAULT_SCHEDULER)
+    )
 
     search_space = None
     space_spec = data.get("space")
@@ -177,14 +140,14 @@ def clean_spec(data: Any) -> dict[str, Any]:
                 space_spec = search_space.to_spec()
     elif space_spec is None and trainer_cls is not None:
         space_spec = trainer_cls.default_space
+    space: Space | None = None
     if space_spec is not None and "space" not in errors and "search_space" not in errors:
-        try:
-            space = parse_space(space_spec)
-            if sampler.get("name") == "grid":
-                check_grid(space, settings.RUNGS_GRID_CAP)
-            space_spec = space.to_spec()
-        except SpaceError as exc:
-            errors.update(exc.errors)
+        space = _collect(errors, parse_space, space_spec)
+    sampler = None
+    if space is not None:
+        sampler = _collect(
+            errors, validate_sampler_config, sampler_raw, space, settings.RUNGS_GRID_CAP
+        )
 
     max_trials = _int_field(data, "max_trials", "max_trials", 20, 1, MAX_TRIALS_CAP, errors)
     concurrency = _int_field(data, "concurrency", "concurrency", 2, 1, CONCURRENCY_CAP, errors)
@@ -203,7 +166,7 @@ def clean_spec(data: Any) -> dict[str, Any]:
         "objective_metric": metric,
         "objective_mode": mode,
         "search_space": search_space,
-        "space": space_spec,
+        "space": space.to_spec(),  # type: ignore[union-attr]
         "sampler": sampler,
         "scheduler": scheduler,
         "resource_unit": trainer_cls.resource_unit,

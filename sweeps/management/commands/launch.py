@@ -1,0 +1,119 @@
+"""``manage.py launch SPEC.(json|yaml) [--wait]``: create and start a sweep from a spec file.
+
+The spec has the same schema as ``POST /api/sweeps/`` (see :mod:`sweeps.validation`).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.urls import reverse
+
+from sweeps import services
+from sweeps.models import Sweep
+from sweeps.search.space import SpaceError
+from sweeps.states import SweepStatus, TrialStatus
+
+
+def load_spec(path: Path) -> Any:
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+    try:
+        if path.suffix.lower() in (".yaml", ".yml"):
+            return yaml.safe_load(text)
+        return json.loads(text)
+    except (yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise CommandError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from exc
+
+
+def progress_line(sweep: Sweep, width: int = 30) -> str:
+    trials = list(sweep.trials.values_list("status", "best_value"))
+    done = sum(status in TrialStatus.FINISHED for status, _ in trials)
+    total = max(sweep.max_trials, len(trials), 1)
+    filled = int(width * done / total)
+    values = [v for _, v in trials if v is not None]
+    best = (min(values) if sweep.objective_mode == "min" else max(values)) if values else None
+    best_text = f"best {sweep.objective_metric} {best:.4g}" if best is not None else "no result yet"
+    running = sum(status == TrialStatus.RUNNING for status, _ in trials)
+    return f"[{'#' * filled}{'.' * (width - filled)}] {done}/{total} trials, {running} running, {best_text}"
+
+
+class Command(BaseCommand):
+    help = "Create and start a sweep from a JSON or YAML spec file."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("spec", type=Path)
+        parser.add_argument("--user", help="owner of the sweep (default: the only superuser)")
+        parser.add_argument(
+            "--wait", action="store_true", help="follow progress until the sweep ends"
+        )
+        parser.add_argument(
+            "--base-url", default="http://127.0.0.1:8000", help="for the printed link"
+        )
+
+    def handle(self, *args: Any, **opts: Any) -> None:
+        user = self.owner(opts["user"])
+        try:
+            sweep = services.create_sweep(load_spec(opts["spec"]), user)
+        except SpaceError as exc:
+            lines = "\n".join(f"  {field}: {rule}" for field, rule in exc.errors.items())
+            raise CommandError(f"the spec is not valid:\n{lines}") from exc
+        self.stdout.write(f"sweep {sweep.pk} created: {sweep.name}")
+        self.stdout.write(f"dashboard: {opts['base_url'].rstrip('/')}{self.sweep_path(sweep)}")
+        if opts["wait"]:
+            self.wait(sweep)
+
+    @staticmethod
+    def sweep_path(sweep: Sweep) -> str:
+        try:
+            return reverse("sweep-detail", args=[sweep.pk])
+        except Exception:  # the live pages are optional for the CLI
+            return f"/sweeps/{sweep.pk}/"
+
+    @staticmethod
+    def owner(username: str | None) -> Any:
+        users = get_user_model().objects
+        if username:
+            user = users.filter(username=username).first()
+            if user is None:
+                raise CommandError(f"--user: no user named {username!r}")
+            return user
+        supers = list(users.filter(is_superuser=True)[:2])
+        if len(supers) != 1:
+            raise CommandError("--user is required (there is not exactly one superuser)")
+        return supers[0]
+
+    def wait(self, sweep: Sweep) -> None:
+        tty = sys.stdout.isatty()
+        last = ""
+        while True:
+            sweep.refresh_from_db()
+            line = progress_line(sweep)
+            if line != last:
+                self.stdout.write(("\r" + line) if tty else line, ending="" if tty else "\n")
+                self.stdout.flush()
+                last = line
+            if sweep.status not in (SweepStatus.RUNNING, SweepStatus.DRAFT, SweepStatus.PAUSED):
+                break
+            time.sleep(0.5)
+        if tty:
+            self.stdout.write("")
+        self.stdout.write(f"sweep {sweep.pk} {sweep.status}")
+        order = "best_value" if sweep.objective_mode == "min" else "-best_value"
+        best = sweep.trials.exclude(best_value=None).order_by(order).first()
+        if best is None:
+            self.stdout.write("no trial reported a result")
+        else:
+            self.stdout.write(
+                f"best trial {best.number}: {sweep.objective_metric} = {best.best_value:.6g}"
+            )
+            self.stdout.write(f"  params: {json.dumps(best.params, sort_keys=True)}")
