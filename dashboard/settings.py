@@ -142,7 +142,7 @@ else:
     DATABASES = {
         "default": {
             "ENGINE": "django.db.backends.sqlite3",
-            "NAME": VAR_DIR / "rungs.sqlite3",
+            "NAME": Path(env_str("RUNGS_SQLITE_PATH", str(VAR_DIR / "rungs.sqlite3"))),
             # WAL lets the web process read while workers write; IMMEDIATE makes a writing
             # transaction take the lock up front instead of failing on upgrade.
             "OPTIONS": {

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+import threading
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
+from django.conf import settings
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="rungs.ping")
@@ -22,3 +28,36 @@ def advance_sweep_task(sweep_id: int) -> None:
     from sweeps.services import advance_sweep
 
     advance_sweep(sweep_id)
+
+
+def _reap_forever(stop: threading.Event) -> None:
+    from django.db import close_old_connections
+
+    from sweeps.services import reap_lost_segments
+
+    interval = max(0.5, settings.RUNGS_LEASE_SECONDS / 3)
+    while not stop.wait(interval):
+        try:
+            reaped = reap_lost_segments()
+            if reaped:
+                log.warning("re-queued or failed %d lost segment(s)", reaped)
+        except Exception:  # the database may be restarting: try again next round
+            log.exception("reaper round failed")
+        finally:
+            close_old_connections()
+
+
+_reaper_stop = threading.Event()
+
+
+@worker_ready.connect
+def start_reaper(**_: object) -> None:
+    """Every worker reaps lost segments; row locks make concurrent reapers safe."""
+    threading.Thread(
+        target=_reap_forever, args=(_reaper_stop,), name="rungs-reaper", daemon=True
+    ).start()
+
+
+@worker_shutdown.connect
+def stop_reaper(**_: object) -> None:
+    _reaper_stop.set()
