@@ -17,15 +17,10 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sweeps.models import RungResult, Sweep, Trial
+from sweeps.search.samplers import ACQ_FUNCS, BASE_ESTIMATORS, SAMPLERS
+from sweeps.search.schedulers import SCHEDULERS
 from sweeps.states import TrialStatus
-from sweeps.validation import (
-    ACQ_FUNCS,
-    CONCURRENCY_CAP,
-    ESTIMATORS,
-    MAX_TRIALS_CAP,
-    SAMPLERS,
-    SCHEDULERS,
-)
+from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP
 
 TRIAL_STATUSES = [value for value, _ in TrialStatus.CHOICES]
 
@@ -236,7 +231,7 @@ class SamplerSpecSerializer(serializers.Serializer):
     """How configurations are proposed; the Bayesian options apply to ``bayes`` only."""
 
     name = serializers.ChoiceField(choices=list(SAMPLERS), required=False, default="random")
-    base_estimator = serializers.ChoiceField(choices=list(ESTIMATORS), required=False)
+    base_estimator = serializers.ChoiceField(choices=list(BASE_ESTIMATORS), required=False)
     acq_func = serializers.ChoiceField(choices=list(ACQ_FUNCS), required=False)
     n_initial_points = serializers.IntegerField(min_value=1, max_value=1000, required=False)
 
@@ -247,7 +242,10 @@ class SchedulerSpecSerializer(serializers.Serializer):
     name = serializers.ChoiceField(choices=list(SCHEDULERS), required=False, default="hyperband")
     min_resource = serializers.FloatField(required=False)
     max_resource = serializers.FloatField(required=False)
-    eta = serializers.IntegerField(min_value=2, max_value=100, required=False)
+    eta = serializers.IntegerField(min_value=2, required=False)
+    min_trials = serializers.IntegerField(
+        min_value=1, required=False, help_text="median only: trials needed before stopping."
+    )
 
 
 class SweepSpecSerializer(serializers.Serializer):

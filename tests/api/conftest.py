@@ -32,6 +32,12 @@ def sent_tasks() -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
 
 
 @pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    # The default PBKDF2 hasher costs ~0.3 s per user; these tests make four users each.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _toy(toy_trainer: str) -> str:
     return toy_trainer
 

@@ -48,7 +48,7 @@ def test_start_false_leaves_a_draft_and_enqueues_nothing(
 @pytest.mark.parametrize(
     ("body", "field", "rule"),
     [
-        (spec(scheduler={"name": "sha", "eta": 1}), "scheduler.eta", "must be a whole number >= 2"),
+        (spec(scheduler={"name": "sha", "eta": 1}), "scheduler.eta", ">= 2"),
         (spec(trainer="nope"), "trainer", "unknown trainer 'nope'"),
         (spec(trainer_args={"batch_size": 0}), "trainer_args.batch_size", "must be >= 1"),
         (
