@@ -20,9 +20,15 @@ from tests.api.factories import shared_sweep
 
 
 @pytest.fixture(autouse=True)
-def sent_tasks() -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
-    """Every Celery task sent during the test, as (task name, args)."""
+def sent_tasks(request: pytest.FixtureRequest) -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
+    """Every Celery task sent during the test, as (task name, args).
+
+    A test that starts a real worker (the ``real_worker`` fixture) sends for real.
+    """
     sent: list[tuple[str, tuple[Any, ...]]] = []
+    if "real_worker" in request.fixturenames:
+        yield sent
+        return
 
     def record(task: Task, args: Any = None, kwargs: Any = None, **options: Any) -> None:
         sent.append((task.name, tuple(args or ())))
