@@ -261,6 +261,7 @@ LOGGING = {
 
 # Extra trainers by dotted path ("key=package.module:Class,..."); never from user input.
 RUNGS_TRAINERS = dict(item.split("=", 1) for item in env_list("RUNGS_TRAINERS", []) if "=" in item)
+RUNGS_DEMO_SWEEP = env_bool("RUNGS_DEMO_SWEEP", True)  # `up --demo` starts one on an empty site
 RUNGS_GRID_CAP = env_int("RUNGS_GRID_CAP", 10_000, minimum=1)
 RUNGS_CHECKPOINT_DIR = Path(env_str("RUNGS_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))).resolve()
 RUNGS_HEARTBEAT_SECONDS = env_float("RUNGS_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
