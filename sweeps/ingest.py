@@ -43,7 +43,10 @@ def write_points(
     columns = ", ".join(_COLUMNS)
     sweep_id, trial_id = int(sweep_id), int(trial_id)
     if connection.vendor == "postgresql":
+        # atomic(): a savepoint when the caller is in a transaction, so a refused batch
+        # does not poison the caller's transaction.
         with (
+            transaction.atomic(using=using),
             connection.cursor() as cursor,
             cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
         ):

@@ -185,26 +185,27 @@ class Reporter:
     # --- writing -----------------------------------------------------------------------------
 
     def _maybe_flush(self) -> None:
-        if (
-            len(self._buffer) >= self.flush_points
-            or self._clock() - self._last_flush >= self.flush_seconds
-        ):
+        if len(self._buffer) >= self.flush_points:
+            self._write_batches(full_only=True)  # the rest waits for the next batch
+        elif self._clock() - self._last_flush >= self.flush_seconds:
             self.flush()
 
     def flush(self) -> int:
         """Write every buffered point now (in batches of at most ``flush_points``)."""
+        return self._write_batches(full_only=False)
+
+    def _write_batches(self, *, full_only: bool) -> int:
         self._last_flush = self._clock()
-        if not self._buffer:
-            return 0
         written = 0
-        while self._buffer:
+        while self._buffer and (len(self._buffer) >= self.flush_points or not full_only):
             batch = self._buffer[: self.flush_points]
             retry_db(lambda b=batch: self._write(b), "writing metric points")
             # Drop only what was written: a failed write keeps its points for the next try.
             del self._buffer[: len(batch)]
             written += len(batch)
-        self.written += written
-        self._nudge()
+        if written:
+            self.written += written
+            self._nudge()
         return written
 
     @property

@@ -63,6 +63,8 @@ log = logging.getLogger(__name__)
 
 DIVERGED, FAILED, RETRY = "diverged", "failed", "retry"
 REASON_CHARS = 3000
+# The SIGALRM backstop fires this long (or 10 % of the limit, if more) after the soft limit.
+HARD_LIMIT_GRACE = 10.0
 
 
 @dataclass(frozen=True)
@@ -174,7 +176,7 @@ def execute_segment(
         )
         # The alarm is the backstop for a segment stuck inside one step; the reporter's
         # deadline check ends a normal segment first.
-        with hard_time_limit(limit + max(10.0, 0.1 * limit)), cuda_memory_guard(dev):
+        with hard_time_limit(limit + max(HARD_LIMIT_GRACE, 0.1 * limit)), cuda_memory_guard(dev):
             trainer_cls().run(session)
     except Diverged as exc:
         return result(DIVERGED, str(exc))

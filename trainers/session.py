@@ -145,7 +145,7 @@ class Session:
             recorded = self.on_checkpoint(path, self.step, self.resource_done)
             # A worker that lost its lease must not delete what the current attempt resumes
             # from; it learns that from the hook (and the decision) and leaves files alone.
-            if recorded and self.reporter.decision() == CONTINUE:
+            if recorded and self.reporter.last_decision == CONTINUE:
                 checkpoints.prune_trial(self.sweep_id, self.trial_id, keep=path)
         return path
 
