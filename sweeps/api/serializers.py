@@ -286,7 +286,14 @@ class EnqueueSerializer(serializers.Serializer):
     params = serializers.DictField(help_text="Parameter name -> value, inside the sweep's space.")
 
 
-# --- the bracket picture (sweeps.queries.bracket), for the schema -------------------------
+# --- the bracket picture (sweeps.queries.bracket) ------------------------------------------
+# The API sends these fields only, so API clients keep a stable contract while the
+# dashboard's payload grows. Fields marked optional may be null when the scheduler cannot
+# say (a fifo sweep has no planned rungs).
+
+
+def _optional_int(help_text: str = "") -> serializers.IntegerField:
+    return serializers.IntegerField(required=False, allow_null=True, help_text=help_text)
 
 
 class BracketCellSerializer(serializers.Serializer):
@@ -294,23 +301,28 @@ class BracketCellSerializer(serializers.Serializer):
 
     trial = serializers.IntegerField()
     number = serializers.IntegerField()
-    value = serializers.FloatField(allow_null=True)
-    has_result = serializers.BooleanField()
-    rank = serializers.IntegerField(allow_null=True)
-    status = serializers.CharField()
-    state = serializers.CharField(help_text="promoted, or at its current rung: cut, running, ...")
-    promoted_to = serializers.IntegerField(allow_null=True)
-    promotion = serializers.ChoiceField(choices=["rule", "manual"], allow_null=True)
+    value = FiniteFloatField(allow_null=True, help_text="The trial's result at this rung.")
+    rank = serializers.IntegerField(allow_null=True, help_text="1 = best result in the rung.")
+    status = serializers.CharField(help_text="The trial's status now.")
+    state = serializers.CharField(
+        help_text="promoted, or at its current rung: cut, pending, running, waiting, paused, "
+        "completed, killed, failed, diverged."
+    )
+    promotion = serializers.ChoiceField(
+        choices=["rule", "manual"], allow_null=True, help_text="How it left this rung."
+    )
     manual = serializers.BooleanField(help_text="Entered this rung by a manual promotion.")
+    promoted_to = _optional_int("The rung it was promoted to.")
+    has_result = serializers.BooleanField(required=False, allow_null=True)
 
 
 class BracketRungSerializer(serializers.Serializer):
     """A rung: its budget and the trials that entered it, best first."""
 
     rung = serializers.IntegerField()
-    budget = serializers.FloatField(allow_null=True)
-    size = serializers.IntegerField()
-    planned = serializers.BooleanField()
+    budget = FiniteFloatField(allow_null=True)
+    size = serializers.IntegerField(help_text="Trials that entered this rung.")
+    planned_size = _optional_int("Trials the scheduler plans for this rung.")
     cells = BracketCellSerializer(many=True)
 
 
@@ -332,6 +344,7 @@ class BracketEntrySerializer(serializers.Serializer):
     """One bracket of successive halving: its rungs and promotions."""
 
     bracket = serializers.IntegerField()
+    entry = _optional_int("The rung this bracket starts at.")
     rungs = BracketRungSerializer(many=True)
     promotions = PromotionSerializer(many=True)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
-from django.urls import URLPattern, include, path
+from django.urls import URLPattern, include, path, re_path
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
@@ -58,4 +58,6 @@ urlpatterns = [
         name="api-schema",
     ),
     path("docs/", docs.api_docs, name="api-docs"),
+    # Last: anything else under /api/ is a JSON 404, not the site's HTML page.
+    re_path(r"^(?P<path>.*)$", views.not_found),
 ]

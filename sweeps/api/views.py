@@ -10,12 +10,19 @@ from __future__ import annotations
 import math
 from typing import Any, ClassVar
 
+from django.contrib.auth.decorators import login_not_required
 from django.db.models import QuerySet
-from django.http import HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import PermissionDenied
@@ -45,6 +52,21 @@ from sweeps.models import MetricPoint, Sweep, Trial
 from sweeps.search.space import SpaceError
 from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP
 
+EXAMPLE_SPEC: dict[str, Any] = {
+    "name": "lr search",
+    "trainer": "synthetic",
+    "trainer_args": {"steps_per_epoch": 20},
+    "objective": {"metric": "val_loss", "mode": "min"},
+    "space": {
+        "lr": {"type": "float", "low": 0.001, "high": 0.5, "log": True},
+        "momentum": {"type": "float", "low": 0.0, "high": 0.9},
+    },
+    "sampler": {"name": "random"},
+    "scheduler": {"name": "hyperband", "min_resource": 1, "max_resource": 9, "eta": 3},
+    "max_trials": 9,
+    "concurrency": 2,
+    "seed": 1,
+}
 # One page of raw metric points; clients follow ``cursor`` for the rest.
 METRICS_PAGE = 10_000
 MAX_POINTS_CAP = 100_000
@@ -61,6 +83,13 @@ class ApiView(APIView):
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler
+
+
+@csrf_exempt  # it changes nothing; a 403 page here would hide the JSON answer
+@login_not_required
+def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
+    """Any other URL under /api/ (``/api/sweeps/-1/``, a typo): a JSON 404 for scripts."""
+    return JsonResponse({"detail": "Not found."}, status=404)
 
 
 def visible_sweep(request: Request, pk: int, *, steer: bool = False) -> Sweep:
@@ -150,6 +179,13 @@ class SweepListView(ApiView):
         ),
         request=SweepSpecSerializer,
         responses={201: SweepSerializer, **error_responses(400, 403, 415)},
+        examples=[
+            OpenApiExample(
+                "Hyperband over the synthetic learning curve",
+                value=EXAMPLE_SPEC,
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request) -> Response:
         sweep = services.create_sweep(_object_body(request), request.user)
@@ -174,6 +210,10 @@ class SweepDetailView(ApiView):
         summary="Change a running sweep's concurrency or trial budget",
         request=SweepUpdateSerializer,
         responses={200: SweepSerializer, **error_responses(400, 403, 404, 409, 415)},
+        examples=[
+            OpenApiExample("More workers", value={"concurrency": 4}, request_only=True),
+            OpenApiExample("A larger trial budget", value={"max_trials": 50}, request_only=True),
+        ],
     )
     def patch(self, request: Request, pk: int) -> Response:
         sweep = visible_sweep(request, pk, steer=True)
@@ -205,20 +245,25 @@ class SweepActionView(ApiView):
 
     action_name: ClassVar[str] = ""
 
-    def post(self, request: Request, pk: int) -> Response:
+    def act(self, request: Request, pk: int) -> Response:
         sweep = visible_sweep(request, pk, steer=True)
         sweep = getattr(services, f"{self.action_name}_sweep")(sweep.pk, request.user)
         return Response(_sweep_data(sweep))
 
 
 def _sweep_action(name: str, summary: str) -> type[SweepActionView]:
-    view = type(f"{name.title()}SweepView", (SweepActionView,), {"action_name": name})
-    view.post = extend_schema(  # type: ignore[method-assign]
+    # A new function per view: extend_schema annotates the function object it is given.
+    def post(self: SweepActionView, request: Request, pk: int) -> Response:
+        return self.act(request, pk)
+
+    documented = extend_schema(
         summary=summary,
         request=None,
         responses={200: SweepSerializer, **error_responses(403, 404, 409)},
-    )(view.post)
-    return view
+    )(post)
+    return type(
+        f"{name.title()}SweepView", (SweepActionView,), {"action_name": name, "post": documented}
+    )
 
 
 PauseSweepView = _sweep_action("pause", "Pause a sweep: no new segments start")
@@ -242,6 +287,13 @@ class SweepTrialsView(ApiView):
         summary="Enqueue a trial with chosen params; it starts next",
         request=EnqueueSerializer,
         responses={201: TrialSerializer, **error_responses(400, 403, 404, 409, 415)},
+        examples=[
+            OpenApiExample(
+                "A configuration to try next",
+                value={"params": {"lr": 0.05, "width": 128, "momentum": 0.9}},
+                request_only=True,
+            )
+        ],
     )
     def post(self, request: Request, pk: int) -> Response:
         sweep = visible_sweep(request, pk, steer=True)
@@ -273,7 +325,7 @@ class BracketView(ApiView):
         sweep = visible_sweep(request, pk)
         from sweeps import queries
 
-        return Response(queries.bracket(sweep))
+        return Response(BracketSerializer(queries.bracket(sweep)).data)
 
 
 # --- trials ---------------------------------------------------------------------------------
@@ -295,20 +347,25 @@ class TrialActionView(ApiView):
 
     action_name: ClassVar[str] = ""
 
-    def post(self, request: Request, pk: int) -> Response:
+    def act(self, request: Request, pk: int) -> Response:
         trial = visible_trial(request, pk, steer=True)
         trial = getattr(services, f"{self.action_name}_trial")(trial.pk, request.user)
         return Response(_trial_data(trial))
 
 
 def _trial_action(name: str, summary: str) -> type[TrialActionView]:
-    view = type(f"{name.title()}TrialView", (TrialActionView,), {"action_name": name})
-    view.post = extend_schema(  # type: ignore[method-assign]
+    # A new function per view: extend_schema annotates the function object it is given.
+    def post(self: TrialActionView, request: Request, pk: int) -> Response:
+        return self.act(request, pk)
+
+    documented = extend_schema(
         summary=summary,
         request=None,
         responses={200: TrialSerializer, **error_responses(403, 404, 409)},
-    )(view.post)
-    return view
+    )(post)
+    return type(
+        f"{name.title()}TrialView", (TrialActionView,), {"action_name": name, "post": documented}
+    )
 
 
 KillTrialView = _trial_action("kill", "Kill a trial: it stops at its next step")
@@ -382,7 +439,7 @@ class ExportView(ApiView):
     fmt: ClassVar[str] = ""
     content_negotiation_class = FilesNegotiation
 
-    def get(self, request: Request, pk: int) -> HttpResponse:
+    def export(self, request: Request, pk: int) -> HttpResponse:
         sweep = visible_sweep(request, pk)
         raw = request.query_params.get("metrics", "0").lower()
         if raw not in ("0", "1", "true", "false", ""):
@@ -399,12 +456,18 @@ class ExportView(ApiView):
 
 
 def _export(fmt: str) -> type[ExportView]:
-    view = type(f"Export{fmt.title()}View", (ExportView,), {"fmt": fmt})
     media = exports.CONTENT_TYPES[fmt]
-    body = OpenApiTypes.BINARY if fmt == "parquet" else OpenApiTypes.STR
-    if fmt == "json":
-        body = OpenApiTypes.OBJECT
-    view.get = extend_schema(  # type: ignore[method-assign]
+    body = {
+        "csv": OpenApiTypes.STR,
+        "json": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
+        "parquet": OpenApiTypes.BINARY,
+    }[fmt]
+
+    # A new function per view: extend_schema annotates the function object it is given.
+    def get(self: ExportView, request: Request, pk: int) -> HttpResponse:
+        return self.export(request, pk)
+
+    documented = extend_schema(
         summary=f"Export a sweep as {fmt.upper()}",
         description=(
             "One row per trial with its params flattened (params.<name>), its status, best "
@@ -423,8 +486,8 @@ def _export(fmt: str) -> type[ExportView]:
                 for code, response in error_responses(400, 404).items()
             },
         },
-    )(view.get)
-    return view
+    )(get)
+    return type(f"Export{fmt.title()}View", (ExportView,), {"fmt": fmt, "get": documented})
 
 
 ExportCsvView = _export("csv")

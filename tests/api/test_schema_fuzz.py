@@ -1,0 +1,99 @@
+"""Schemathesis fuzzes every operation of /api/schema/ in-process (WSGI) and checks that the
+server never errors, answers only documented status codes, and that every response
+matches its documented schema — once with a token (against a sweep the user owns and a
+trial of it) and once anonymously.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import schemathesis
+from django.core.signals import request_finished, request_started
+from django.core.wsgi import get_wsgi_application
+from django.db import close_old_connections
+from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from sweeps.models import Sweep
+from tests.api.factories import add_points, shared_sweep
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
+# Bounded so the whole file runs in well under a minute; raise it for a deeper hunt.
+MAX_EXAMPLES = int(os.environ.get("RUNGS_FUZZ_EXAMPLES", "12"))
+
+_alternate = itertools.count()
+STATUSES: list[tuple[str, str, int]] = []
+schema = schemathesis.openapi.from_wsgi("/api/schema/?format=json", get_wsgi_application())
+
+
+@pytest.fixture(autouse=True)
+def _keep_the_test_connection() -> Iterator[None]:
+    # A WSGI request closes "old" database connections when it starts and ends, which
+    # would close the test's transaction; Django's own test client unhooks this the same way.
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@pytest.fixture
+def known(db: None, user: Any, django_user_model: Any) -> Iterator[dict[str, Any]]:
+    """A sweep with trials and points owned by the token's user; ids that exist."""
+    viewer = django_user_model.objects.create_user("fuzz-viewer")
+    sweep: Sweep = shared_sweep(user, viewer)
+    trial = sweep.trials.get(number=3)
+    add_points(trial, "train_loss", [1.0, 0.5, None])
+    yield {"sweep": sweep.pk, "trial": trial.pk, "token": Token.objects.create(user=user).key}
+
+
+def _with_known_ids(case: Any, known: dict[str, Any]) -> None:
+    # Random integers almost never name a row; half the cases aim at the real ones so the
+    # 200 answers are checked too.
+    if case.path_parameters and "id" in case.path_parameters and next(_alternate) % 2:
+        kind = "trial" if case.path.startswith("/api/trials/") else "sweep"
+        case.path_parameters["id"] = known[kind]
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_authenticated(case: Any, known: dict[str, Any], sent_tasks: Any) -> None:
+    _with_known_ids(case, known)
+    response = case.call_and_validate(
+        headers={"Authorization": f"Token {known['token']}"}, checks=CHECKS
+    )
+    STATUSES.append((case.method, case.path, response.status_code))
+
+
+@schema.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES // 2,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_anonymous(case: Any, known: dict[str, Any]) -> None:
+    _with_known_ids(case, known)
+    response = case.call_and_validate(checks=CHECKS)
+    assert response.status_code in (401, 404, 405), response.text[:200]
