@@ -94,10 +94,11 @@ def trial_rows(sweep: Sweep | int, *, ids: Iterable[int] | None = None) -> list[
     return [trial_row(v) for v in qs.order_by("number").values(*TRIAL_FIELDS)]
 
 
-def rung_results(sweep: Sweep | int) -> list[dict[str, Any]]:
-    """Every rung result of the sweep: id, trial, rung, budget, value, manual, created_at."""
+def rung_results(sweep: Sweep | int, *, after: int = 0) -> list[dict[str, Any]]:
+    """The sweep's rung results with id > ``after``, oldest first: id, trial, rung, budget,
+    value (None for NaN / inf), manual, created_at."""
     sweep_id = sweep if isinstance(sweep, int) else sweep.pk
-    rows = RungResult.objects.filter(sweep_id=sweep_id).order_by("id")
+    rows = RungResult.objects.filter(sweep_id=sweep_id, id__gt=after).order_by("id")
     return [
         {
             "id": r["id"],
@@ -666,13 +667,20 @@ def metric_series(
 
 
 def trial_series(
-    trial: Trial, *, names: Sequence[str] | None = None, max_points: int = 2000
+    trial: Trial,
+    *,
+    names: Sequence[str] | None = None,
+    upto: int | None = None,
+    max_points: int = 2000,
 ) -> dict[str, Any]:
-    """One trial's curves, each thinned exactly (true positions of extremes) in Python.
+    """One trial's curves (points with id <= ``upto``), each thinned in Python with the true
+    positions of the extremes (:func:`downsample`).
 
     Returns ``{"cursor": newest point id, "series": {name: {"step": [...], "value": [...]}}}``.
     """
     points = MetricPoint.objects.filter(trial=trial)
+    if upto is not None:
+        points = points.filter(id__lte=upto)
     if names is not None:
         points = points.filter(name__in=list(names))
     rows = points.order_by("name", "step", "id").values_list("id", "name", "step", "value")

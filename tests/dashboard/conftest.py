@@ -106,3 +106,77 @@ def build_sha_sweep(owner: Any) -> dict[str, Any]:
     add_result(trials[1], 1, 3.0, 0.05)
     add_result(trials[2], 1, 3.0, 0.15)
     return {"sweep": sweep, "trials": trials}
+
+
+@pytest.fixture(autouse=True)
+def sent_tasks() -> Any:
+    """Record Celery sends instead of talking to a broker (tests with a real worker opt out
+    with the ``real_broker`` marker)."""
+    from unittest import mock
+
+    from celery.app.task import Task
+
+    sent: list[tuple[str, tuple[Any, ...]]] = []
+
+    def record(task: Task, args: Any = None, kwargs: Any = None, **options: Any) -> None:
+        sent.append((task.name, tuple(args or ())))
+
+    with mock.patch.object(Task, "apply_async", autospec=True, side_effect=record):
+        yield sent
+
+
+@pytest.fixture(autouse=True)
+def _fast_passwords(settings: Any) -> None:
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="package")
+def _no_persistent_connections() -> Any:
+    """Connections opened by the socket code's threads close after each use (Django's
+    default), so none is left open on the test database when it is flushed or dropped."""
+    from django.db import connections
+
+    db = connections.settings["default"]
+    old = db.get("CONN_MAX_AGE", 0)
+    db["CONN_MAX_AGE"] = 0
+    yield
+    db["CONN_MAX_AGE"] = old
+
+
+@pytest.fixture(autouse=True)
+def _close_tailer_connections() -> Any:
+    """The tailer reads on its own thread; close its connections so the test database can
+    be flushed and dropped."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from dashboard import tailer
+
+    tailer.close_connections()
+    # database_sync_to_async work in async tests runs on asgiref's single sync thread.
+    executor = getattr(SyncToAsync, "single_thread_executor", None)
+    if executor is not None:
+        executor.submit(connections.close_all).result()
+    _close_stray_connections()
+
+
+def _close_stray_connections() -> None:
+    """Close connections an async test opened in its own context (Django keeps one per
+    async context), which the main thread's ``connections`` cannot reach."""
+    import gc
+    import threading
+
+    from django.db import connections
+    from django.db.backends.base.base import BaseDatabaseWrapper
+
+    mine = connections["default"]
+    for obj in gc.get_objects():
+        if (
+            isinstance(obj, BaseDatabaseWrapper)
+            and obj is not mine
+            and obj.connection is not None
+            and obj._thread_ident == threading.get_ident()
+            and not obj.in_atomic_block
+        ):
+            obj.close()

@@ -1,0 +1,104 @@
+"""The sweep page's analysis panels, assembled from rows the live tailer already holds.
+
+History, parallel coordinates and parameter importance need only trial rows and rung
+results (no database); the surrogate view rebuilds the sweep's Bayesian sampler from the
+database's results, exactly as the scheduler does, and asks it to explain one parameter.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from dashboard import plots
+from sweeps import queries
+
+
+def panels(
+    sweep: Mapping[str, Any],
+    trials: Sequence[Mapping[str, Any]],
+    results: Sequence[Mapping[str, Any]],
+) -> dict[str, Any]:
+    """Figures of the analysis panels from a sweep summary, trial rows and rung results."""
+    rows = queries.trial_results(trials, results)
+    metric, mode = sweep["objective"]["metric"], sweep["objective"]["mode"]
+    space = sweep.get("space") or {}
+    return {
+        "history_number": plots.history_figure(rows, mode=mode, metric=metric, x="number"),
+        "history_time": plots.history_figure(rows, mode=mode, metric=metric, x="time"),
+        "parallel": plots.parallel_figure(rows, space, metric=metric, mode=mode),
+        "importance": plots.importance_figure(queries.param_importance(rows, space)),
+        "surrogate": surrogate_status(sweep),
+    }
+
+
+def surrogate_status(sweep: Mapping[str, Any]) -> dict[str, Any]:
+    """Whether the surrogate view applies to this sweep, and which parameters it offers."""
+    sampler = sweep.get("sampler") or {}
+    if sampler.get("name") != "bayes":
+        return {
+            "available": False,
+            "reason": f"the {sampler.get('name', 'unknown')} sampler has no model to show; "
+            "the surrogate view is for Bayesian (bayes) sweeps",
+            "params": [],
+        }
+    return {"available": True, "reason": "", "params": list((sweep.get("space") or {}).keys())}
+
+
+_samplers: dict[int, tuple[str, Any]] = {}
+_samplers_lock = threading.Lock()
+
+
+def _sampler(sweep: Any) -> Any:
+    """A plain (not pooled) Bayesian sampler for ``sweep``, cached per process: it caches its
+    fitted kernel by the results it saw, so asking again after no new result is quick."""
+    import json
+
+    from sweeps.search import build_sampler, parse_space
+
+    key = json.dumps([sweep.space, sweep.sampler, sweep.seed], sort_keys=True)
+    with _samplers_lock:
+        cached = _samplers.get(sweep.pk)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+    sampler = build_sampler(sweep.sampler, parse_space(sweep.space), seed=sweep.seed)
+    with _samplers_lock:
+        _samplers[sweep.pk] = (key, sampler)
+    return sampler
+
+
+def surrogate(sweep_id: int, param: str) -> dict[str, Any]:
+    """The surrogate figure along ``param`` for a Bayesian sweep (blocking; seconds at most).
+
+    Returns ``{"param", "figure"}`` or raises ``ValueError`` naming what is missing (not a
+    Bayesian sweep, unknown parameter, not enough results yet).
+    """
+    from sweeps.models import Sweep, Trial
+    from sweeps.scheduling import snapshot
+    from sweeps.search.samplers import BayesSampler
+    from sweeps.search.samplers.base import history_from_snapshot
+
+    sweep = Sweep.objects.get(pk=sweep_id)
+    if (sweep.sampler or {}).get("name") != "bayes":
+        raise ValueError("the surrogate view is for Bayesian (bayes) sweeps")
+    if param not in (sweep.space or {}):
+        raise ValueError(f"{param!r} is not a parameter of this sweep: {sorted(sweep.space)}")
+    sampler = _sampler(sweep)
+    if not isinstance(sampler, BayesSampler):
+        raise ValueError("the surrogate view is for Bayesian (bayes) sweeps")
+    history = history_from_snapshot(snapshot(sweep, list(Trial.objects.filter(sweep=sweep))))
+    expl = sampler.explain(history, param)
+    sign = -1.0 if sweep.objective_mode == "max" else 1.0  # the sampler minimises
+    data = {
+        "param": expl.param,
+        "rung": expl.rung,
+        "acq_func": expl.acq_func,
+        "values": list(expl.values),
+        "mean": [sign * m for m in expl.mean],
+        "std": list(expl.std),
+        "acquisition": list(expl.acquisition),
+        "observed": [(x, sign * y) for x, y in expl.observed],
+        "log": bool(sweep.space[param].get("log")),
+    }
+    return {"param": param, "figure": plots.surrogate_figure(data, metric=sweep.objective_metric)}
