@@ -69,6 +69,12 @@ def type_label(schema: dict[str, Any], components: dict[str, Any]) -> str:
     return str(kind)
 
 
+def _prose(text: str | None) -> str:
+    # drf-spectacular describes enums as "* `a` - a" lines; the rules column lists them.
+    lines = (text or "").splitlines()
+    return "\n".join(line for line in lines if not line.startswith("* `")).strip()
+
+
 def _rules(schema: dict[str, Any]) -> str:
     parts = []
     if "enum" in schema:
@@ -103,7 +109,7 @@ def field_rows(
                 "type": type_label(prop, components),
                 "required": name in required,
                 "rules": _rules(resolved),
-                "description": resolved.get("description", "") or prop.get("description", ""),
+                "description": _prose(resolved.get("description") or prop.get("description")),
                 "read_only": bool(resolved.get("readOnly") or prop.get("readOnly")),
             }
         )
@@ -137,11 +143,14 @@ def operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
             responses = []
             for code, response in op.get("responses", {}).items():
                 for media, spec in (response.get("content") or {"": {}}).items():
+                    label = type_label(spec.get("schema", {}), components) if spec else ""
+                    ref = label.removeprefix("array of ").removesuffix(" or null")
                     responses.append(
                         {
                             "code": code,
                             "media": media,
-                            "type": type_label(spec.get("schema", {}), components) if spec else "",
+                            "type": label,
+                            "ref": ref if ref in components else "",
                             "description": response.get("description", ""),
                         }
                     )
