@@ -68,6 +68,8 @@ class Trainer(ABC):
     default_space: ClassVar[dict[str, dict[str, Any]]] = {}
     # The metric names the trainer reports, so a sweep's objective can be checked up front.
     metrics: ClassVar[tuple[str, ...]] = ()
+    # False for trainers that gain nothing from a GPU: the runner keeps them on the CPU.
+    uses_gpu: ClassVar[bool] = True
 
     @classmethod
     def clean_args(cls, args: Any) -> dict[str, Any]:

@@ -101,7 +101,7 @@ def restore_rng(state: dict[str, Any]) -> None:
     np.random.set_state(
         (
             npy["kind"],
-            npy["keys"].numpy().astype(np.uint32),
+            npy["keys"].cpu().numpy().astype(np.uint32),
             npy["pos"],
             npy["has_gauss"],
             npy["cached_gaussian"],

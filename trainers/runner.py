@@ -157,7 +157,9 @@ def execute_segment(
     try:
         trainer_cls = get_trainer(spec.trainer)
         args = trainer_cls.clean_args(spec.trainer_args)
-        dev = device or select_device(str(args.get("precision", "auto")))
+        dev = device or select_device(
+            str(args.get("precision", "auto")), prefer_cuda=trainer_cls.uses_gpu
+        )
         session = Session(
             sweep_id=spec.sweep_id,
             trial_id=spec.trial_id,

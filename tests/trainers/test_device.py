@@ -76,3 +76,19 @@ def test_cuda_resume_matches_straight_training() -> None:
     losses = [v for _, v in straight.series("train_loss")]
     resumed = [v for _, v in first.series("train_loss") + second.series("train_loss")]
     assert resumed == pytest.approx(losses, rel=1e-4)
+
+
+def test_synthetic_stays_on_the_cpu(monkeypatch: pytest.MonkeyPatch) -> None:
+    import trainers.runner as runner
+
+    chosen: list[bool] = []
+    real = runner.select_device
+
+    def spy(precision: str = "auto", *, prefer_cuda: bool = True) -> object:
+        chosen.append(prefer_cuda)
+        return real(precision, prefer_cuda=prefer_cuda)
+
+    monkeypatch.setattr(runner, "select_device", spy)
+    execute_segment(Spec("synthetic", {"lr": 0.1}, 0.2), **Effects().kwargs())
+    execute_segment(Spec("digits-mlp", {"lr": 0.01}, 0.1), **Effects().kwargs())
+    assert chosen == [False, True]

@@ -80,8 +80,8 @@ def train_synthetic(session: Session) -> None:
         theta = np.full(DIM, curve.theta0, dtype=np.float32)
         velocity = np.zeros(DIM, dtype=np.float32)
     else:
-        theta = ckpt.extra["theta"].numpy().copy()
-        velocity = ckpt.extra["velocity"].numpy().copy()
+        theta = ckpt.extra["theta"].cpu().numpy().copy()
+        velocity = ckpt.extra["velocity"].cpu().numpy().copy()
 
     def state() -> dict[str, torch.Tensor]:
         return {

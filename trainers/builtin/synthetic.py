@@ -41,6 +41,7 @@ class SyntheticCurve(Trainer):
     key = "synthetic"
     description = "Noisy-quadratic learning curve: thousands of steps per second, no data."
     resource_unit: ClassVar[str] = EPOCHS
+    uses_gpu: ClassVar[bool] = False  # numpy on 32 numbers: a GPU would only add latency
     metrics: ClassVar[tuple[str, ...]] = SYNTHETIC_METRICS
     args_schema: ClassVar[dict[str, Arg]] = {
         "steps_per_epoch": Arg(int, 50, low=1, high=1_000_000, help="Optimizer steps per epoch."),
