@@ -1,16 +1,24 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth.decorators import login_not_required
+from django.contrib.staticfiles.views import serve as serve_static
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from dashboard import views
 
 urlpatterns = [
     path("", views.sweep_list, name="sweep-list"),
+    path("sweeps/<int:pk>/", views.sweep_detail, name="sweep-detail"),
+    path("sweeps/<int:pk>/trials/<int:number>/", views.trial_detail, name="trial-detail"),
+    path("vendor/plotly-<str:digest>.min.js", views.plotly_js, name="plotly-js"),
     path("health/", views.health, name="health"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    # daphne serves no static files itself; Rungs is self-contained, so Django does (from the
+    # finders, with caching headers from the view; put a CDN or nginx in front if you like).
+    re_path(r"^static/(?P<path>.*)$", login_not_required(serve_static), {"insecure": True}),
     path("api/", include("sweeps.api.urls")),
 ]

@@ -72,3 +72,10 @@ def test_check_deploy_is_clean_with_production_settings() -> None:
         RUNGS_ALLOWED_HOSTS="rungs.example.com",
     )  # fmt: skip
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_static_files_are_served_without_login_and_debug(settings: object, client: Client) -> None:
+    settings.DEBUG = False  # type: ignore[attr-defined]
+    response = client.get("/static/css/rungs.css")
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/css")
+    assert client.get("/static/css/nope.css").status_code == 404
