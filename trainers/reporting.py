@@ -6,8 +6,9 @@ Every trainer reports through one :class:`Reporter`:
   any clipping), ``lr`` and ``samples_per_s``; per evaluation ``val_loss``, ``val_acc`` (and
   ``gpu_mem_mb`` on CUDA) -- or whatever a trainer logs with :meth:`Reporter.log`;
 * points are buffered and written in batches, bounded by time (``flush_seconds``) and by
-  count (``flush_points``), and always at :meth:`Reporter.flush`; each write is followed by a
-  nudge so live pages read the new points at once;
+  count (``flush_points``), and always at :meth:`Reporter.flush`; writes are followed by a
+  nudge so live pages read the new points at once (at most one per ``nudge_seconds`` while
+  full batches stream in);
 * :meth:`Reporter.step` returns the current decision (``continue``, ``stop``, ``pause``).
   The decision comes from the heartbeat, asked at most every ``decision_seconds`` and cached
   in between, so a kill or pause is obeyed at the first step after it is seen while the
@@ -94,6 +95,7 @@ class Reporter:
         flush_seconds: float = 0.25,
         flush_points: int = 2000,
         decision_seconds: float = 0.2,
+        nudge_seconds: float = 0.025,
         deadline: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -103,6 +105,9 @@ class Reporter:
         self._write, self._heartbeat, self._nudge = write, heartbeat, nudge
         self.flush_seconds, self.flush_points = flush_seconds, flush_points
         self.decision_seconds = decision_seconds
+        self.nudge_seconds = nudge_seconds
+        self._nudged_at: float | None = None
+        self._nudge_owed = False
         self.deadline = deadline
         self._clock, self._wall = clock, wall_clock
         self._buffer: list[Point] = []
@@ -205,7 +210,16 @@ class Reporter:
             written += len(batch)
         if written:
             self.written += written
+            self._nudge_owed = True
+        now = self._clock()
+        # A fast trainer fills a batch every few milliseconds; nudging after each would cost
+        # a Redis round trip per batch for no visible gain, so full batches nudge at most
+        # every nudge_seconds and every other flush nudges at once.
+        if self._nudge_owed and (
+            not full_only or self._nudged_at is None or now - self._nudged_at >= self.nudge_seconds
+        ):
             self._nudge()
+            self._nudged_at, self._nudge_owed = now, False
         return written
 
     @property

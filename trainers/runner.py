@@ -238,8 +238,13 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
         )
         return answer is not False
 
+    options = {
+        "flush_seconds": float(getattr(settings, "RUNGS_METRIC_FLUSH_SECONDS", 0.25)),
+        "decision_seconds": float(getattr(settings, "RUNGS_DECISION_SECONDS", 0.2)),
+    }
     result = execute_segment(
         spec,
+        reporter_options=options,
         heartbeat=lambda: services.heartbeat(spec.trial_id, spec.attempt),
         write=lambda points: write_points(spec.sweep_id, spec.trial_id, points),
         nudge=lambda: nudge_sweep(spec.sweep_id),

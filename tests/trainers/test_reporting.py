@@ -150,3 +150,20 @@ def test_a_persistent_failure_keeps_the_points(effects: Effects) -> None:
     with pytest.raises(OperationalError):
         rep.flush()
     assert rep.pending == 4, "a failed write keeps its points for the next try"
+
+
+def test_streaming_full_batches_nudge_at_most_every_interval(effects: Effects) -> None:
+    clock = Clock()
+    rep = reporter(effects, clock, flush_points=4, flush_seconds=60, nudge_seconds=0.025)
+    for n in range(1, 11):  # a full batch every step, 1 ms apart
+        clock.now += 0.001
+        step(rep, n)
+    assert effects.writes == 10 and effects.nudges == 1, "the first batch nudges, then quiet"
+    clock.now += 0.03
+    step(rep, 11)
+    assert effects.nudges == 2, "the next batch after the interval nudges for all before it"
+    step(rep, 12)
+    rep.flush()
+    assert effects.nudges == 3, "an explicit flush always nudges for what is owed"
+    rep.flush()
+    assert effects.nudges == 3, "nothing new written, no nudge"
