@@ -98,4 +98,8 @@ class Trainer(ABC):
 
     @abstractmethod
     def run(self, session: Any) -> None:
-        """Train one segment: from ``session.start`` to ``session.budget`` resource units."""
+        """Train one segment: from ``session.step`` to ``session.budget`` resource units.
+
+        See :class:`trainers.session.Session` for the contract (restore, report every step,
+        checkpoint every epoch, set ``session.outcome``).
+        """

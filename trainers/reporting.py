@@ -178,7 +178,7 @@ class Reporter:
         """The cached decision, refreshed from the heartbeat when older than the interval."""
         now = self._clock()
         if self.deadline is not None and now > self.deadline:
-            raise TimeLimitExceeded("the segment time limit was exceeded")
+            raise TimeLimitExceeded()
         if force or self._decided_at is None or now - self._decided_at >= self.decision_seconds:
             decision = retry_db(self._heartbeat, "heartbeat")
             if decision not in DECISIONS:

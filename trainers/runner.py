@@ -184,7 +184,8 @@ def execute_segment(
         return result(DIVERGED, str(exc))
     except TimeLimitExceeded as exc:
         at = f" at step {session.step}" if session else ""
-        return result(FAILED, f"time limit of {limit:g} s per segment exceeded{at} ({exc})")
+        detail = f" ({exc})" if str(exc) else ""
+        return result(FAILED, f"time limit of {limit:g} s per segment exceeded{at}{detail}")
     except CheckpointError as exc:
         return result(FAILED, f"cannot resume: {exc}")
     except ValueError as exc:  # bad params/args reach here as ValueError with the rule
