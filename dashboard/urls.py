@@ -1,9 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.staticfiles.views import serve as serve_static
-from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from dashboard import views

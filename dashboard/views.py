@@ -1,27 +1,125 @@
-"""Pages of the dashboard. Views read; state changes go through :mod:`sweeps.services`."""
+"""Pages of the dashboard. Views read; state changes go through :mod:`sweeps.services`
+(pages steer over the live socket, see :mod:`dashboard.steering`)."""
 
 from __future__ import annotations
 
+import gzip
+import hashlib
+from functools import lru_cache
+from pathlib import Path
+
+import plotly
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.gzip import gzip_page
+from django.views.decorators.http import require_GET
 
-from sweeps.access import visible_sweeps
-from sweeps.states import TrialStatus
+from dashboard import plots, tailer
+from sweeps import queries
+from sweeps.access import can_steer, visible_sweeps
+from sweeps.models import Trial
+
+PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
 
 def sweep_list(request: HttpRequest) -> HttpResponse:
-    sweeps = (
-        visible_sweeps(request.user)
-        .select_related("owner")
-        .annotate(
-            n_trials=Count("trials"),
-            n_finished=Count("trials", filter=Q(trials__status__in=TrialStatus.FINISHED)),
+    """Every sweep the user can see: status, progress, best value, best-so-far sparkline."""
+    sweeps = list(visible_sweeps(request.user).select_related("owner"))
+    summaries = queries.sweep_summaries(sweeps)
+    rows = []
+    for sweep in sweeps:
+        summary = summaries[sweep.pk]
+        rows.append(
+            {
+                "sweep": sweep,
+                "summary": summary,
+                "percent": round(100 * summary["progress"]),
+                "spark": plots.sparkline_points(summary["spark"]),
+            }
         )
+    return render(request, "dashboard/sweep_list.html", {"rows": rows})
+
+
+@gzip_page
+def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """The live sweep page. Its first render carries a snapshot (thinned curves, trials,
+    the bracket, the analysis panels); the page then resumes over the socket from the
+    snapshot's cursor."""
+    sweep = get_object_or_404(visible_sweeps(request.user).select_related("owner"), pk=pk)
+    snapshot = tailer.page_snapshot(sweep)
+    return render(
+        request,
+        "dashboard/sweep_detail.html",
+        {
+            "sweep": sweep,
+            "snapshot": snapshot,
+            "can_steer": can_steer(request.user, sweep),
+            "plotly_url": plotly_url(),
+        },
     )
-    return render(request, "dashboard/sweep_list.html", {"sweeps": sweeps})
+
+
+@gzip_page
+def trial_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
+    """One trial: its curves (live), params, rung results, checkpoint, events, error."""
+    sweep = get_object_or_404(visible_sweeps(request.user).select_related("owner"), pk=pk)
+    trial = get_object_or_404(Trial, sweep=sweep, number=number)
+    data = queries.trial_series(trial)
+    [row] = queries.trial_rows(sweep, ids=[trial.pk])
+    snapshot = {
+        "cursor": data["cursor"],
+        "trial": row,
+        "series": data["series"],
+        "sweep": {"id": sweep.pk, "objective": sweep.objective_metric},
+    }
+    return render(
+        request,
+        "dashboard/trial_detail.html",
+        {
+            "sweep": sweep,
+            "trial": trial,
+            "row": row,
+            "results": trial.rung_results.order_by("rung"),
+            "events": queries.events(sweep, trial=trial.pk, limit=500, newest=True)[::-1],
+            "snapshot": snapshot,
+            "can_steer": can_steer(request.user, sweep),
+            "plotly_url": plotly_url(),
+        },
+    )
+
+
+@lru_cache(maxsize=1)
+def _plotly_bundle() -> tuple[bytes, bytes, str]:
+    raw = PLOTLY_JS.read_bytes()
+    return raw, gzip.compress(raw, compresslevel=9, mtime=0), hashlib.sha256(raw).hexdigest()[:16]
+
+
+def plotly_url() -> str:
+    """Where pages load Plotly from: the plotly package's own file, by content hash."""
+    return f"/vendor/plotly-{_plotly_bundle()[2]}.min.js"
+
+
+@login_not_required
+@require_GET
+def plotly_js(request: HttpRequest, digest: str) -> HttpResponse:
+    """Plotly.js from the installed plotly package (no CDN): immutable, gzip when accepted.
+
+    The URL carries the file's hash, so it is cached for a year and never goes stale.
+    """
+    raw, packed, etag = _plotly_bundle()
+    if request.headers.get("If-None-Match") == f'"{etag}"':
+        return HttpResponseNotModified()
+    use_gzip = "gzip" in request.headers.get("Accept-Encoding", "")
+    response = HttpResponse(packed if use_gzip else raw, content_type="text/javascript")
+    if use_gzip:
+        response["Content-Encoding"] = "gzip"
+    response["Vary"] = "Accept-Encoding"
+    response["ETag"] = f'"{etag}"'
+    response["Cache-Control"] = "public, max-age=31536000, immutable"
+    response["Content-Length"] = str(len(response.content))
+    return response
 
 
 @login_not_required

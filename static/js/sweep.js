@@ -1,0 +1,460 @@
+/* The live sweep page: curves, the bracket, analysis panels, the trial table and steering.
+   The first render comes from the snapshot embedded in the page; the socket then resumes
+   from its cursor and appends what is new. Figures are built on the server
+   (dashboard/plots.py); this file keeps their data and appends to it. */
+"use strict";
+
+(function () {
+  const R = window.Rungs;
+  const page = document.getElementById("sweep-page");
+  const SWEEP = Number(page.dataset.sweep);
+  const CAN_STEER = page.dataset.canSteer === "1";
+  const snapshot = JSON.parse(document.getElementById("snapshot").textContent);
+
+  const state = {
+    sweep: null,
+    trials: new Map(), // id -> row
+    lastStep: new Map(), // trial id -> last step seen in any metric
+    bracket: null,
+    selected: null,
+    hovered: null,
+    analytics: null,
+    historyX: "number",
+  };
+
+  // --- curve charts ----------------------------------------------------------------------
+
+  const charts = {};
+  for (const key of ["loss", "grad", "lr"]) {
+    const panel = document.querySelector('.panel[data-chart="' + key + '"]');
+    charts[key] = {
+      key, div: document.getElementById("chart-" + key), panel,
+      layout: null, metrics: [], templates: {},
+      series: new Map(), // "trial:metric" -> {trial, metric, x, y}
+      order: [], // keys in trace order as drawn
+      smooth: 0, logy: false, hide: false,
+      full: true, appends: new Map(), drawing: false,
+    };
+  }
+  const metricChart = {};
+
+  function initChart(chart, figure) {
+    chart.layout = figure.layout;
+    chart.metrics = figure.layout.meta.metrics;
+    chart.templates = figure.layout.meta.templates;
+    for (const m of chart.metrics) metricChart[m] = chart;
+    chart.series = new Map();
+    for (const t of figure.data) {
+      chart.series.set(t.meta.trial + ":" + t.meta.metric, {trial: t.meta.trial, metric: t.meta.metric, x: t.x.slice(), y: t.y.slice()});
+    }
+    chart.full = true;
+  }
+
+  function traceFor(chart, s) {
+    const tmpl = chart.templates[s.metric] || {mode: "lines", line: {width: 1.5}};
+    const trial = state.trials.get(s.trial);
+    const number = trial ? trial.number : 0;
+    const color = R.trialColor(number);
+    const hl = state.hovered !== null ? state.hovered : state.selected;
+    const dim = hl !== null && hl !== s.trial;
+    const strong = hl !== null && hl === s.trial;
+    const smooth = chart.smooth && tmpl.mode === "lines";
+    const trace = {
+      type: "scatter", mode: tmpl.mode, x: s.x, y: smooth ? R.ema(s.y, chart.smooth) : s.y,
+      name: "#" + number + " " + s.metric, uid: s.trial + ":" + s.metric,
+      meta: {trial: s.trial, number, metric: s.metric},
+      line: Object.assign({}, tmpl.line, {color, width: (tmpl.line.width || 1.5) * (strong ? 2.2 : 1)}),
+      opacity: dim ? 0.18 : 1,
+      hovertemplate: "trial " + number + " · " + s.metric + "<br>step %{x}<br>%{y:.4g}<extra></extra>",
+      visible: !(chart.hide && trial && R.FINISHED.has(trial.status)),
+    };
+    if (tmpl.marker) trace.marker = Object.assign({}, tmpl.marker, {color});
+    return trace;
+  }
+
+  function drawChart(chart) {
+    if (!chart.layout) return Promise.resolve();
+    const keys = Array.from(chart.series.keys()).sort((a, b) => {
+      const sa = chart.series.get(a), sb = chart.series.get(b);
+      const ma = chart.metrics.indexOf(sa.metric), mb = chart.metrics.indexOf(sb.metric);
+      if (ma !== mb) return ma - mb;
+      const na = (state.trials.get(sa.trial) || {}).number || 0, nb = (state.trials.get(sb.trial) || {}).number || 0;
+      return na - nb;
+    });
+    const sameOrder = !chart.full && keys.length === chart.order.length && keys.every((k, i) => k === chart.order[i]);
+    if (sameOrder && !chart.smooth && chart.appends.size) {
+      // Pure appends: extend the traces instead of redrawing every curve.
+      const idx = [], xs = [], ys = [];
+      for (const [key, pts] of chart.appends) {
+        idx.push(chart.order.indexOf(key));
+        xs.push(pts.x);
+        ys.push(pts.y);
+      }
+      chart.appends = new Map();
+      return Plotly.extendTraces(chart.div, {x: xs, y: ys}, idx);
+    }
+    chart.appends = new Map();
+    chart.full = false;
+    chart.order = keys;
+    const layout = Object.assign({}, chart.layout, {yaxis: Object.assign({}, chart.layout.yaxis, {type: chart.logy ? "log" : "linear"})});
+    const traces = keys.map((k) => traceFor(chart, chart.series.get(k)));
+    return Plotly.react(chart.div, traces, layout, {responsive: true, displaylogo: false});
+  }
+
+  function restyleHighlight() {
+    for (const chart of Object.values(charts)) chart.full = true;
+    scheduleDraw();
+  }
+
+  let drawPending = false;
+  let pendingTmax = null;
+  function scheduleDraw(tmax) {
+    if (tmax) pendingTmax = Math.max(pendingTmax || 0, tmax);
+    if (drawPending) return;
+    drawPending = true;
+    requestAnimationFrame(() => {
+      drawPending = false;
+      const t = pendingTmax;
+      pendingTmax = null;
+      Promise.all(Object.values(charts).map(drawChart)).then(() => {
+        if (t) {
+          // Report -> drawn latency (the point's log time against the clock after drawing).
+          R.latency.push(Date.now() / 1000 - t);
+          if (R.latency.length > 10000) R.latency.shift();
+        }
+      });
+    });
+  }
+
+  function applyPoints(groups, tmax) {
+    if (!groups || !groups.length) return;
+    for (const g of groups) {
+      const last = state.lastStep.get(g.t) || 0;
+      state.lastStep.set(g.t, Math.max(last, g.s[g.s.length - 1]));
+      const chart = metricChart[g.n];
+      if (!chart) continue;
+      const key = g.t + ":" + g.n;
+      let s = chart.series.get(key);
+      if (!s) {
+        s = {trial: g.t, metric: g.n, x: [], y: []};
+        chart.series.set(key, s);
+        chart.full = true;
+      }
+      if (R.appendPoints(s, g.s, g.v)) chart.full = true;
+      let pts = chart.appends.get(key);
+      if (!pts) { pts = {x: [], y: []}; chart.appends.set(key, pts); }
+      pts.x.push(...g.s);
+      pts.y.push(...g.v);
+    }
+    updateSteps();
+    scheduleDraw(tmax);
+  }
+
+  for (const chart of Object.values(charts)) {
+    const c = chart.panel;
+    const slider = c.querySelector('[data-control="smooth"]');
+    slider.addEventListener("input", () => {
+      chart.smooth = Number(slider.value);
+      slider.nextElementSibling.textContent = slider.value;
+      chart.full = true;
+      scheduleDraw();
+    });
+    c.querySelector('[data-control="logy"]').addEventListener("change", (ev) => { chart.logy = ev.target.checked; chart.full = true; scheduleDraw(); });
+    c.querySelector('[data-control="hide"]').addEventListener("change", (ev) => { chart.hide = ev.target.checked; chart.full = true; scheduleDraw(); });
+  }
+
+  function hookChartEvents() {
+    for (const chart of Object.values(charts)) {
+      if (chart.hooked || !chart.div.on) continue;
+      chart.hooked = true;
+      chart.div.on("plotly_click", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta) select(p.data.meta.trial); });
+      chart.div.on("plotly_hover", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta && state.hovered !== p.data.meta.trial) { state.hovered = p.data.meta.trial; restyleHighlight(); } });
+      chart.div.on("plotly_unhover", () => { if (state.hovered !== null) { state.hovered = null; restyleHighlight(); } });
+    }
+  }
+
+  // --- selection -------------------------------------------------------------------------
+
+  function select(trialId) {
+    state.selected = state.selected === trialId ? null : trialId;
+    restyleHighlight();
+    renderBracket();
+    document.querySelectorAll("#trials tr.selected").forEach((tr) => tr.classList.remove("selected"));
+    if (state.selected !== null) {
+      const row = document.querySelector('#trials tr[data-trial="' + state.selected + '"]');
+      if (row) { row.classList.add("selected"); }
+    }
+  }
+
+  // --- bracket ---------------------------------------------------------------------------
+
+  const bracketEl = document.getElementById("bracket");
+  function renderBracket() { window.RungsBracket.render(bracketEl, state.bracket, state.selected, select); }
+  window.addEventListener("resize", () => renderBracket());
+
+  // --- sweep facts -----------------------------------------------------------------------
+
+  function renderSweep() {
+    const s = state.sweep;
+    if (!s) return;
+    const status = document.getElementById("sweep-status");
+    status.textContent = s.status;
+    status.className = "status status-" + s.status;
+    page.dataset.status = s.status;
+    const best = s.best ? R.fmt(s.best.value) + " (trial " + s.best.number + ")" : "—";
+    const counts = Object.entries(s.counts).map(([k, v]) => v + " " + k).join(", ") || "no trials yet";
+    document.getElementById("sweep-facts").innerHTML =
+      "<span><b>" + R.esc(s.objective.mode) + " " + R.esc(s.objective.metric) + "</b> · best " + R.esc(best) + "</span>" +
+      "<span>" + s.finished + " / " + s.max_trials + " finished (" + R.esc(counts) + ")</span>" +
+      '<span class="progress"><span class="progress-bar" style="width:' + Math.round(100 * s.progress) + '%"></span></span>' +
+      "<span>concurrency " + s.concurrency + " · " + R.esc((s.sampler || {}).name || "") + " + " + R.esc((s.scheduler || {}).name || "") + "</span>" +
+      (s.error ? '<span class="error">' + R.esc(s.error) + "</span>" : "");
+    const form = document.getElementById("sweep-update");
+    if (form && !form.contains(document.activeElement)) {
+      form.concurrency.value = s.concurrency;
+      form.max_trials.value = s.max_trials;
+    }
+  }
+
+  // --- trial table -----------------------------------------------------------------------
+
+  const tbody = document.querySelector("#trials tbody");
+  const rows = new Map();
+  const ACTIONS = [
+    ["kill", "Kill", (t) => R.ACTIVE.has(t.status)],
+    ["pause", "Pause", (t) => ["pending", "running", "waiting"].includes(t.status)],
+    ["resume", "Resume", (t) => t.status === "paused"],
+    ["promote", "Promote", (t) => ["waiting", "stopped"].includes(t.status)],
+    ["extend", "Extend", (t) => t.status === "completed"],
+  ];
+
+  function paramsText(params) {
+    return Object.entries(params || {}).map(([k, v]) => k + "=" + (typeof v === "number" ? R.fmt(v) : v)).join(", ");
+  }
+
+  function rowHtml(t) {
+    const step = Math.max(t.step || 0, state.lastStep.get(t.id) || 0);
+    let html = '<td><span class="swatch" style="background:' + R.trialColor(t.number) + '"></span>' +
+      '<a href="/sweeps/' + SWEEP + "/trials/" + t.number + '/">' + t.number + "</a>" + (t.manual ? ' <span class="badge" title="added by hand">✋</span>' : "") + "</td>" +
+      '<td class="params">' + R.esc(paramsText(t.params)) + "</td>" +
+      '<td><span class="status status-' + t.status + '">' + t.status + "</span></td>" +
+      "<td>" + t.bracket + " / " + t.rung + "</td><td class=\"num\">" + R.fmt(t.budget) + '</td><td class="num">' + R.fmt(t.best_value) + "</td>" +
+      '<td class="num step">' + step + "</td><td>" + R.esc(t.worker || "") + "</td>";
+    if (CAN_STEER) {
+      html += '<td class="actions">' + ACTIONS.filter((a) => a[2](t)).map((a) =>
+        '<button type="button" class="small' + (a[0] === "kill" ? " danger" : "") + '" data-action="' + a[0] + '" data-trial="' + t.id + '">' + a[1] + "</button>").join("") + "</td>";
+    }
+    return html;
+  }
+
+  function upsertRow(t) {
+    let tr = rows.get(t.id);
+    if (!tr) {
+      tr = document.createElement("tr");
+      tr.dataset.trial = t.id;
+      rows.set(t.id, tr);
+      // Keep trial-number order: find the first row with a larger number.
+      let before = null;
+      for (const other of tbody.children) {
+        const o = state.trials.get(Number(other.dataset.trial));
+        if (o && o.number > t.number) { before = other; break; }
+      }
+      tbody.insertBefore(tr, before);
+    }
+    tr.dataset.status = t.status;
+    tr.innerHTML = rowHtml(t);
+    tr.classList.toggle("selected", state.selected === t.id);
+  }
+
+  function updateSteps() {
+    for (const [id, step] of state.lastStep) {
+      const tr = rows.get(id);
+      const t = state.trials.get(id);
+      if (tr && t) {
+        const cell = tr.querySelector(".step");
+        if (cell) cell.textContent = Math.max(t.step || 0, step);
+      }
+    }
+  }
+
+  tbody.addEventListener("click", (ev) => {
+    const btn = ev.target.closest("button[data-action]");
+    if (btn) {
+      const trial = state.trials.get(Number(btn.dataset.trial));
+      const action = btn.dataset.action;
+      if (!confirm(action[0].toUpperCase() + action.slice(1) + " trial " + trial.number + "?")) return;
+      steer({action, trial: trial.id}, action + " trial " + trial.number);
+      return;
+    }
+    const tr = ev.target.closest("tr[data-trial]");
+    if (tr && !ev.target.closest("a")) select(Number(tr.dataset.trial));
+  });
+
+  function applyTrials(list) {
+    for (const t of list) {
+      const old = state.trials.get(t.id);
+      state.trials.set(t.id, t);
+      upsertRow(t);
+      if (!old || old.status !== t.status) for (const chart of Object.values(charts)) if (chart.hide) chart.full = true;
+    }
+  }
+
+  // --- steering --------------------------------------------------------------------------
+
+  let socket = null;
+  function steer(message, what) {
+    return socket.ask(message).then((reply) => {
+      if (reply.ok) R.flash(what + ": done", "ok");
+      else R.flash(what + " refused — " + R.errorText(reply.errors), "error");
+      return reply;
+    });
+  }
+
+  if (CAN_STEER) {
+    document.querySelectorAll("[data-sweep-action]").forEach((btn) => btn.addEventListener("click", () => {
+      const action = btn.dataset.sweepAction;
+      const label = btn.textContent.toLowerCase();
+      if (!confirm(label[0].toUpperCase() + label.slice(1) + "?")) return;
+      steer({action}, label);
+    }));
+    document.getElementById("sweep-update").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const f = ev.target;
+      steer({action: "update_sweep", concurrency: Number(f.concurrency.value), max_trials: Number(f.max_trials.value)}, "update sweep");
+    });
+  }
+
+  function buildEnqueueForm(space) {
+    const form = document.getElementById("enqueue");
+    if (!form || form.dataset.built) return;
+    form.dataset.built = "1";
+    const parts = [];
+    for (const [name, spec] of Object.entries(space || {})) {
+      let input;
+      const optional = spec.condition ? ' placeholder="(only if ' + R.esc(spec.condition.parent) + ' ∈ ' + R.esc(JSON.stringify(spec.condition.values)) + ')"' : "";
+      if (spec.type === "categorical") {
+        input = '<select name="' + R.esc(name) + '">' + (spec.condition ? '<option value="">—</option>' : "") +
+          spec.choices.map((c, i) => '<option value="' + i + '">' + R.esc(String(c)) + "</option>").join("") + "</select>";
+      } else {
+        const step = spec.step ? spec.step : (spec.type === "int" ? 1 : "any");
+        input = '<input type="number" name="' + R.esc(name) + '" min="' + spec.low + '" max="' + spec.high + '" step="' + step + '"' + optional +
+          (spec.condition ? "" : ' required value="' + (spec.type === "int" ? Math.round((spec.low + spec.high) / 2) : (spec.log ? Math.sqrt(spec.low * spec.high).toPrecision(3) : (spec.low + spec.high) / 2)) + '"') + ">";
+      }
+      parts.push('<label data-param="' + R.esc(name) + '">' + R.esc(name) + " <span class=\"muted small\">" +
+        (spec.type === "categorical" ? "" : "[" + spec.low + ", " + spec.high + "]" + (spec.log ? " log" : "")) + "</span> " + input +
+        '<span class="field-error"></span></label>');
+    }
+    parts.push('<button type="submit">Add trial</button>');
+    form.innerHTML = parts.join("");
+    form.addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const params = {};
+      for (const [name, spec] of Object.entries(space)) {
+        const el = form.elements[name];
+        if (el.value === "") continue;
+        if (spec.type === "categorical") params[name] = spec.choices[Number(el.value)];
+        else params[name] = spec.type === "int" ? parseInt(el.value, 10) : Number(el.value);
+      }
+      form.querySelectorAll(".field-error").forEach((e) => { e.textContent = ""; });
+      steer({action: "enqueue", params}, "add trial").then((reply) => {
+        if (reply.ok) return;
+        for (const [field, rule] of Object.entries(reply.errors || {})) {
+          const name = field.replace(/^params\./, "");
+          const label = form.querySelector('label[data-param="' + CSS.escape(name) + '"] .field-error');
+          if (label) label.textContent = rule;
+        }
+      });
+    });
+  }
+
+  // --- analysis panels -------------------------------------------------------------------
+
+  function renderAnalytics() {
+    const a = state.analytics;
+    if (!a) return;
+    const cfg = {responsive: true, displaylogo: false};
+    const hist = state.historyX === "time" ? a.history_time : a.history_number;
+    Plotly.react("chart-history", hist.data, hist.layout, cfg);
+    Plotly.react("chart-parallel", a.parallel.data, a.parallel.layout, cfg);
+    Plotly.react("chart-importance", a.importance.data, a.importance.layout, cfg);
+    const sur = a.surrogate;
+    const panel = document.getElementById("surrogate-panel");
+    const select = document.getElementById("surrogate-param");
+    panel.dataset.available = sur.available ? "1" : "0";
+    if (!sur.available) {
+      document.getElementById("surrogate-controls").hidden = true;
+      document.getElementById("surrogate-note").innerHTML = "<b>Surrogate: not available.</b> " + R.esc(sur.reason);
+    } else if (!select.options.length) {
+      select.innerHTML = sur.params.map((p) => '<option value="' + R.esc(p) + '">' + R.esc(p) + "</option>").join("");
+      document.getElementById("surrogate-note").textContent = "The Bayesian sampler's model: mean ± σ of the objective and the acquisition along one parameter, the others held where it would propose next.";
+    }
+  }
+  document.querySelectorAll('input[name="history-x"]').forEach((r) => r.addEventListener("change", () => {
+    state.historyX = r.value;
+    renderAnalytics();
+  }));
+  document.getElementById("surrogate-go").addEventListener("click", () => {
+    const param = document.getElementById("surrogate-param").value;
+    document.getElementById("surrogate-note").textContent = "fitting…";
+    socket.ask({action: "surrogate", param}).then((reply) => {
+      if (!reply.ok) { document.getElementById("surrogate-note").textContent = "Not available yet: " + R.errorText(reply.errors); return; }
+      document.getElementById("surrogate-note").textContent = "";
+      Plotly.react("chart-surrogate", reply.figure.data, reply.figure.layout, {responsive: true, displaylogo: false});
+    });
+  });
+
+  // --- events ----------------------------------------------------------------------------
+
+  const eventsEl = document.getElementById("events");
+  const shownEvents = new Set();
+  function applyEvents(list) {
+    for (const e of list) {
+      if (shownEvents.has(e.id)) continue; // a resume snapshot repeats the newest events
+      shownEvents.add(e.id);
+      const li = document.createElement("li");
+      li.innerHTML = '<span class="muted">' + R.esc((e.created_at || "").slice(11, 19)) + "</span> <b>" + R.esc(e.user || "rungs") + "</b> " +
+        R.esc(e.kind) + (e.trial_number ? " · trial " + e.trial_number : "") + ' <span class="muted">' + R.esc(e.message) + "</span>";
+      eventsEl.prepend(li);
+    }
+    while (eventsEl.children.length > 200) eventsEl.lastChild.remove();
+  }
+
+  // --- messages --------------------------------------------------------------------------
+
+  function applyState(msg) {
+    if (msg.trials) applyTrials(msg.trials);
+    if (msg.sweep) { state.sweep = msg.sweep; renderSweep(); buildEnqueueForm(msg.sweep.space); }
+    if (msg.bracket) { state.bracket = msg.bracket; renderBracket(); }
+    if (msg.events) applyEvents(msg.events);
+    if (msg.analytics) { state.analytics = msg.analytics; renderAnalytics(); }
+  }
+
+  function onMessage(msg) {
+    if (msg.type === "snapshot") {
+      if (msg.full) {
+        for (const [key, chart] of Object.entries(charts)) if (msg.figures && msg.figures[key]) initChart(chart, msg.figures[key]);
+        state.trials = new Map();
+        tbody.innerHTML = "";
+        rows.clear();
+      }
+      applyState(msg);
+      applyPoints(msg.points, msg.tmax);
+      scheduleDraw();
+      setTimeout(hookChartEvents, 0);
+    } else if (msg.type === "inc") {
+      applyState(msg);
+      applyPoints(msg.points, msg.tmax);
+    } else if (msg.type === "analytics") {
+      state.analytics = msg;
+      renderAnalytics();
+    } else if (msg.type === "gone") {
+      R.flash("This sweep was deleted.", "error");
+      socket.close();
+    }
+  }
+
+  // First render from the embedded snapshot, then live from its cursor.
+  onMessage(snapshot);
+  socket = R.connect({sweep: SWEEP, cursor: snapshot.cursor, onMessage});
+  window.RungsPage = {state, charts, socket, select};
+})();

@@ -1,0 +1,96 @@
+/* The live trial page: one small chart per metric, appended as points arrive. */
+"use strict";
+
+(function () {
+  const R = window.Rungs;
+  const page = document.getElementById("trial-page");
+  const SWEEP = Number(page.dataset.sweep);
+  const TRIAL = Number(page.dataset.trial);
+  const snapshot = JSON.parse(document.getElementById("snapshot").textContent);
+  const holder = document.getElementById("trial-charts");
+  const charts = new Map(); // metric -> {div, x, y}
+  let trial = snapshot.trial;
+
+  function chartFor(metric) {
+    let c = charts.get(metric);
+    if (c) return c;
+    const card = document.createElement("div");
+    card.className = "panel card";
+    const div = document.createElement("div");
+    div.className = "plot small-plot";
+    div.id = "metric-" + metric;
+    card.appendChild(div);
+    holder.appendChild(card);
+    c = {div, x: [], y: [], drawn: false};
+    charts.set(metric, c);
+    return c;
+  }
+
+  function draw(metric) {
+    const c = charts.get(metric);
+    const perEpoch = metric.startsWith("val_");
+    Plotly.react(c.div, [{
+      type: "scatter", mode: perEpoch ? "lines+markers" : "lines", x: c.x, y: c.y,
+      line: {color: R.trialColor(trial.number), width: 1.5, dash: perEpoch ? "dot" : "solid"},
+      hovertemplate: metric + "<br>step %{x}<br>%{y:.4g}<extra></extra>",
+    }], {
+      template: "plotly_white", title: {text: metric, x: 0.01, font: {size: 13}},
+      margin: {l: 56, r: 16, t: 32, b: 36}, xaxis: {title: {text: "step"}}, uirevision: "keep",
+    }, {responsive: true, displaylogo: false});
+  }
+
+  for (const [metric, s] of Object.entries(snapshot.series)) {
+    const c = chartFor(metric);
+    c.x = s.step.slice();
+    c.y = s.value.slice();
+  }
+  for (const metric of charts.keys()) draw(metric);
+
+  function renderTrial(t) {
+    trial = t;
+    const st = document.getElementById("trial-status");
+    st.textContent = t.status;
+    st.className = "status status-" + t.status;
+    page.dataset.status = t.status;
+    document.getElementById("f-rung").textContent = t.bracket + " / " + t.rung;
+    document.getElementById("f-budget").textContent = R.fmt(t.budget);
+    document.getElementById("f-best").textContent = R.fmt(t.best_value);
+    document.getElementById("f-worker").textContent = t.worker || "—";
+  }
+
+  function onMessage(msg) {
+    if (msg.trials) for (const t of msg.trials) if (t.id === TRIAL) renderTrial(t);
+    if (msg.events) {
+      const tbody = document.querySelector("#trial-events tbody");
+      for (const e of msg.events) {
+        if (e.trial !== TRIAL || tbody.querySelector('tr[data-event="' + e.id + '"]')) continue;
+        const tr = document.createElement("tr");
+        tr.dataset.event = e.id;
+        tr.innerHTML = "<td>" + R.esc((e.created_at || "").slice(0, 19)) + "</td><td>" + R.esc(e.user || "rungs") + "</td><td>" + R.esc(e.kind) + "</td><td>" + R.esc(e.message) + "</td>";
+        tbody.appendChild(tr);
+      }
+    }
+    const touched = new Set();
+    for (const g of msg.points || []) {
+      if (g.t !== TRIAL) continue;
+      const c = chartFor(g.n);
+      R.appendPoints(c, g.s, g.v);
+      touched.add(g.n);
+      document.getElementById("f-step").textContent = Math.max(trial.step || 0, g.s[g.s.length - 1]);
+    }
+    for (const metric of touched) draw(metric);
+    if (touched.size && msg.tmax) R.latency.push(Date.now() / 1000 - msg.tmax);
+  }
+
+  const socket = R.connect({sweep: SWEEP, trial: TRIAL, cursor: snapshot.cursor, onMessage});
+
+  document.querySelectorAll("#trial-controls button[data-action]").forEach((btn) => btn.addEventListener("click", () => {
+    const action = btn.dataset.action;
+    if (!confirm(action[0].toUpperCase() + action.slice(1) + " trial " + trial.number + "?")) return;
+    socket.ask({action, trial: TRIAL}).then((reply) => {
+      if (reply.ok) { R.flash(action + ": done", "ok"); renderTrial(reply.trial); }
+      else R.flash(action + " refused — " + R.errorText(reply.errors), "error");
+    });
+  }));
+  window.RungsPage = {socket, charts};
+})();

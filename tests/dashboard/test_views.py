@@ -1,0 +1,128 @@
+"""Pages: login required, others' sweeps are 404, first render carries the snapshot."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import re
+from typing import Any
+
+import pytest
+from django.test import Client
+
+from tests.dashboard.conftest import add_points, build_sha_sweep, make_sweep, make_trial
+
+pytestmark = pytest.mark.django_db
+
+
+def _client(user: Any) -> Client:
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def _snapshot(html: str) -> dict[str, Any]:
+    match = re.search(r'<script id="snapshot" type="application/json">(.*?)</script>', html, re.S)
+    assert match, "the page embeds its snapshot"
+    return json.loads(match.group(1))
+
+
+@pytest.mark.parametrize("path", ["/", "/sweeps/{pk}/", "/sweeps/{pk}/trials/1/"])
+def test_pages_need_a_login(user: Any, path: str) -> None:
+    sweep = make_sweep(user)
+    make_trial(sweep, 1)
+    response = Client().get(path.format(pk=sweep.pk))
+    assert response.status_code == 302
+    assert response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.parametrize("path", ["/sweeps/{pk}/", "/sweeps/{pk}/trials/1/"])
+def test_someone_elses_sweep_is_404(user: Any, other_user: Any, path: str) -> None:
+    sweep = make_sweep(other_user)
+    make_trial(sweep, 1)
+    assert _client(user).get(path.format(pk=sweep.pk)).status_code == 404
+
+
+def test_viewer_and_staff_see_a_shared_sweep(user: Any, other_user: Any, staff_user: Any) -> None:
+    sweep = make_sweep(user)
+    sweep.viewers.add(other_user)
+    viewer_page = _client(other_user).get(f"/sweeps/{sweep.pk}/")
+    assert viewer_page.status_code == 200
+    assert b'data-can-steer="0"' in viewer_page.content
+    assert b'id="sweep-controls"' not in viewer_page.content
+    staff_page = _client(staff_user).get(f"/sweeps/{sweep.pk}/")
+    assert b'data-can-steer="1"' in staff_page.content
+
+
+def test_sweep_page_first_render_carries_curves_bracket_and_cursor(user: Any) -> None:
+    data = build_sha_sweep(user)
+    trial = data["trials"][1]
+    points = add_points(trial, "train_loss", range(50), [1.0 / (i + 1) for i in range(50)])
+    add_points(trial, "grad_norm", range(50), [2.0] * 50)
+    response = _client(user).get(f"/sweeps/{data['sweep'].pk}/")
+    assert response.status_code == 200
+    snap = _snapshot(response.content.decode())
+    assert snap["cursor"] == points[-1].pk + 50
+    assert snap["full"] is True
+    [loss] = snap["figures"]["loss"]["data"]
+    assert loss["meta"]["trial"] == trial.pk and loss["x"] == list(range(50))
+    assert snap["figures"]["grad"]["data"][0]["y"] == [2.0] * 50
+    assert [r["size"] for r in snap["bracket"]["brackets"][0]["rungs"]] == [9, 4, 1]
+    assert len(snap["trials"]) == 9
+    assert set(snap["analytics"]) >= {"history_number", "parallel", "importance", "surrogate"}
+    assert snap["analytics"]["surrogate"]["available"] is False  # a random-search sweep
+
+
+def test_sweep_page_is_gzipped_when_the_browser_accepts_it(user: Any) -> None:
+    sweep = make_sweep(user)
+    trial = make_trial(sweep, 1, step=999)
+    add_points(trial, "train_loss", range(1000), [0.5] * 1000)
+    response = _client(user).get(f"/sweeps/{sweep.pk}/", HTTP_ACCEPT_ENCODING="gzip")
+    assert response["Content-Encoding"] == "gzip"
+    assert b"chart-loss" in gzip.decompress(response.content)
+
+
+def test_trial_page_shows_params_results_events_and_error(user: Any) -> None:
+    data = build_sha_sweep(user)
+    trial = data["trials"][2]
+    trial.error = "CUDA out of memory"
+    trial.save(update_fields=["error"])
+    from sweeps.services import record_event
+
+    record_event(data["sweep"], "paused", "trial 2 paused", trial=trial, user=user)
+    add_points(trial, "val_acc", [10, 20], [0.5, 0.6])
+    html = _client(user).get(f"/sweeps/{data['sweep'].pk}/trials/2/").content.decode()
+    assert "CUDA out of memory" in html
+    assert "trial 2 paused" in html and "alice" in html
+    assert "<th>lr</th>" in html
+    snap = _snapshot(html)
+    assert snap["series"]["val_acc"] == {"step": [10, 20], "value": [0.5, 0.6]}
+    assert snap["trial"]["number"] == 2
+
+
+def test_sweep_list_shows_progress_best_and_sparkline(user: Any, other_user: Any) -> None:
+    data = build_sha_sweep(user)
+    hidden = make_sweep(other_user, name="not yours")
+    html = _client(user).get("/").content.decode()
+    assert f'href="/sweeps/{data["sweep"].pk}/"' in html
+    assert "not yours" not in html and f"/sweeps/{hidden.pk}/" not in html
+    assert "0.05" in html  # best rung result
+    assert "<polyline points=" in html
+    assert "5 / 20" in html
+
+
+def test_plotly_is_served_from_the_package_with_long_caching(user: Any) -> None:
+    from dashboard.views import PLOTLY_JS, plotly_url
+
+    url = plotly_url()
+    assert re.fullmatch(r"/vendor/plotly-[0-9a-f]{16}\.min\.js", url)
+    page = _client(user).get(f"/sweeps/{make_sweep(user).pk}/").content.decode()
+    assert f'<script src="{url}"></script>' in page
+    anonymous = Client()
+    response = anonymous.get(url, HTTP_ACCEPT_ENCODING="gzip")
+    assert response.status_code == 200
+    assert "immutable" in response["Cache-Control"]
+    assert gzip.decompress(response.content) == PLOTLY_JS.read_bytes()
+    plain = anonymous.get(url)
+    assert plain.content[:2000] == PLOTLY_JS.read_bytes()[:2000]
+    assert anonymous.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
