@@ -25,7 +25,7 @@ from skopt.space import Categorical, Dimension, Integer, Real
 
 from sweeps.search.space import CATEGORICAL, INT, Parameter, Space, SpaceError, Value
 
-__all__ = ["SkoptEncoder", "choice_index", "from_unit", "param_from_unit", "quantise", "validate_config"]
+__all__ = ["SkoptEncoder", "choice_index", "from_unit", "param_from_unit", "grid_value", "quantise", "validate_config"]
 
 
 def choice_index(param: Parameter, value: Any) -> int:
@@ -44,6 +44,16 @@ def choice_index(param: Parameter, value: Any) -> int:
     raise ValueError(f"{value!r} is not one of the choices of {param.name!r}: {list(param.choices)}")
 
 
+def grid_value(param: Parameter, i: int) -> float:
+    """The i-th value of a stepped float: ``low + i * step``, tidied and inside the bounds.
+
+    Rounding to 12 decimals turns 0.30000000000000004 into 0.3, but can also round a low
+    bound like 1.2574985328803905 below itself; clamping keeps the value in bounds.
+    """
+    assert param.low is not None and param.high is not None and param.step is not None
+    return float(min(max(round(param.low + i * param.step, 12), param.low), param.high))
+
+
 def quantise(param: Parameter, value: float) -> Value:
     """Snap a number to the parameter's type, step grid and bounds."""
     assert param.low is not None and param.high is not None
@@ -53,7 +63,7 @@ def quantise(param: Parameter, value: float) -> Value:
         i = min(max(round((value - param.low) / param.step), 0), n - 1)
         if param.kind == INT:
             return int(param.low) + i * int(param.step)
-        return min(round(param.low + i * param.step, 12), param.high)
+        return grid_value(param, i)
     if param.kind == INT:
         return int(min(max(round(value), int(param.low)), int(param.high)))
     return float(min(max(value, param.low), param.high))
@@ -75,8 +85,7 @@ def param_from_unit(param: Parameter, u: float) -> Value:
         i = int(u * n)
         if param.kind == INT:
             return int(param.low) + i * int(param.step or 1)
-        assert param.step is not None
-        return min(round(param.low + i * param.step, 12), param.high)
+        return grid_value(param, i)
     if param.log:
         lo, hi = math.log(param.low), math.log(param.high)
         return float(min(max(math.exp(lo + u * (hi - lo)), param.low), param.high))

@@ -7,8 +7,9 @@ from functools import cached_property
 
 import numpy as np
 
+from sweeps.search.encoding import grid_value
 from sweeps.search.samplers.base import History, Proposal, Sampler
-from sweeps.search.space import Space, Value, check_grid
+from sweeps.search.space import FLOAT, Space, Value, check_grid
 
 __all__ = ["GridSampler"]
 
@@ -29,11 +30,16 @@ class GridSampler(Sampler):
 
     @cached_property
     def points(self) -> list[dict[str, Value]]:
-        axes = []
+        axes: list[list[Value]] = []
         for p in self.space.parameters:
-            values = p.grid_values()
-            assert values is not None  # check_grid guarantees a finite grid
-            axes.append(values)
+            n = p.grid_len()
+            assert n is not None  # check_grid guarantees a finite grid
+            if p.kind == FLOAT:
+                axes.append([grid_value(p, i) for i in range(n)])  # clamped into the bounds
+            else:
+                values = p.grid_values()
+                assert values is not None
+                axes.append(values)
         seen: set[tuple[tuple[str, str, Value], ...]] = set()
         unique: list[dict[str, Value]] = []
         for combo in itertools.product(*axes):
