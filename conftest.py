@@ -13,6 +13,15 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 TOY_TRAINER = {"toy": "tests.fixtures:ToyTrainer"}
 
 
+@pytest.fixture(autouse=True)
+def fast_password_hashing(request: pytest.FixtureRequest) -> None:
+    """The default hasher costs ~0.3 s per user; tests create hundreds."""
+    if request.config.pluginmanager.has_plugin("django"):  # absent with -p no:django
+        request.getfixturevalue("settings").PASSWORD_HASHERS = [
+            "django.contrib.auth.hashers.MD5PasswordHasher"
+        ]
+
+
 @pytest.fixture
 def toy_trainer(settings: Any) -> str:
     """Register the validation-only toy trainer; returns its key."""

@@ -266,6 +266,16 @@ RUNGS_GRID_CAP = env_int("RUNGS_GRID_CAP", 10_000, minimum=1)
 RUNGS_CHECKPOINT_DIR = Path(env_str("RUNGS_CHECKPOINT_DIR", str(VAR_DIR / "checkpoints"))).resolve()
 RUNGS_HEARTBEAT_SECONDS = env_float("RUNGS_HEARTBEAT_SECONDS", 5.0, minimum=0.1)
 RUNGS_LEASE_SECONDS = env_float("RUNGS_LEASE_SECONDS", 30.0, minimum=1.0)
+# Checkpoints kept once trials finish: "best" (the best trial's), "all" or "none".
+RUNGS_KEEP_CHECKPOINTS = env_str("RUNGS_KEEP_CHECKPOINTS", "best")
+if RUNGS_KEEP_CHECKPOINTS not in ("best", "all", "none"):
+    raise ImproperlyConfigured(
+        f"RUNGS_KEEP_CHECKPOINTS must be best, all or none, got {RUNGS_KEEP_CHECKPOINTS!r}"
+    )
+# Metric points reach the database (and live pages) at least this often.
+RUNGS_METRIC_FLUSH_SECONDS = env_float("RUNGS_METRIC_FLUSH_SECONDS", 0.02 if REDIS_URL else 0.1)
+# How often a trainer asks whether it was killed or paused.
+RUNGS_DECISION_SECONDS = env_float("RUNGS_DECISION_SECONDS", 0.2)
 RUNGS_MAX_ATTEMPTS = env_int("RUNGS_MAX_ATTEMPTS", 3, minimum=1)
 # A dispatched segment that no worker claimed within this many seconds is re-queued.
 RUNGS_DISPATCH_TIMEOUT = env_float("RUNGS_DISPATCH_TIMEOUT", 600.0, minimum=1.0)

@@ -21,6 +21,9 @@ Point = tuple[str, int, float | None, float]
 _COLUMNS = ("sweep_id", "trial_id", "name", "step", "value", "time")
 
 
+INGEST_LOCK = 0x52554E47  # "RUNG": the advisory lock class of metric ingest
+
+
 def _finite(value: float | None) -> float | None:
     if value is None:
         return None
@@ -48,11 +51,15 @@ def write_points(
         with (
             transaction.atomic(using=using),
             connection.cursor() as cursor,
-            cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
         ):
-            write_row = copy.write_row
-            for name, step, value, at in points:
-                write_row((sweep_id, trial_id, name, step, _finite(value), at))
+            # Live pages tail "id > cursor" per sweep. Ids are drawn before commit, so two
+            # concurrent batches of one sweep could commit out of id order and a tailer
+            # would skip the late one. The lock orders a sweep's batches: ids then commit
+            # in order. (SQLite has one writer at a time anyway.)
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [INGEST_LOCK, sweep_id])
+            with cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for name, step, value, at in points:
+                    copy.write_row((sweep_id, trial_id, name, step, _finite(value), at))
         return len(points)
     rows = [
         (sweep_id, trial_id, name, step, _finite(value), at) for name, step, value, at in points

@@ -25,18 +25,18 @@ class StatusModel(models.Model):
     class Meta:
         abstract = True
 
-    @classmethod
-    def from_db(cls, db: Any, field_names: Any, values: Any) -> Any:
-        instance = super().from_db(db, field_names, values)
-        instance._loaded_status = instance.__dict__.get("status")
-        return instance
-
     def save(self, *args: Any, **kwargs: Any) -> None:
         loaded = getattr(self, "_loaded_status", None)
         if loaded is not None:
             check_transition(self.STATE_MACHINE, loaded, self.status)
         super().save(*args, **kwargs)
         self._loaded_status = self.status
+
+    @classmethod
+    def from_db(cls, db: Any, field_names: Any, values: Any) -> Any:
+        instance = super().from_db(db, field_names, values)
+        instance._loaded_status = instance.__dict__.get("status")
+        return instance
 
 
 class SearchSpace(models.Model):
@@ -211,13 +211,18 @@ class RungResult(models.Model):
         ordering = ["trial_id", "rung"]
         constraints = [models.UniqueConstraint(fields=["trial", "rung"], name="unique_rung_result")]
 
+    def __str__(self) -> str:
+        return f"trial {self.trial_id} rung {self.rung}: {self.value}"
+
 
 class MetricPoint(models.Model):
     """One logged value. Append-only; the integer id is the live dashboard's cursor."""
 
     id = models.BigAutoField(primary_key=True)
-    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, db_index=False)
-    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, db_index=False)
+    # No database-level foreign keys: checking two of them per row halved COPY throughput
+    # (bench/ingest.py). Django still cascades deletes of sweeps and trials.
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, db_index=False, db_constraint=False)
+    trial = models.ForeignKey(Trial, on_delete=models.CASCADE, db_index=False, db_constraint=False)
     name = models.CharField(max_length=32)
     step = models.PositiveBigIntegerField()
     value = models.FloatField(null=True)
@@ -228,6 +233,9 @@ class MetricPoint(models.Model):
             models.Index(fields=["sweep", "id"], name="metric_sweep_cursor"),
             models.Index(fields=["trial", "name", "step"], name="metric_trial_series"),
         ]
+
+    def __str__(self) -> str:
+        return f"{self.name}[{self.step}] = {self.value}"
 
 
 class Event(models.Model):

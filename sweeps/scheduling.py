@@ -143,13 +143,12 @@ def apply_decisions(sweep: Sweep) -> bool:
             )
         elif isinstance(decision, Start) and decision.manual and queued:
             trial = queued.pop(0)
-            move_status(
-                trial,
-                trial.status,
-                bracket=decision.bracket,
-                rung=decision.rung,
-                budget=decision.budget,
+            trial.bracket, trial.rung, trial.budget = (
+                decision.bracket,
+                decision.rung,
+                decision.budget,
             )
+            trial.save(update_fields=["bracket", "rung", "budget"])
         elif isinstance(decision, Start):
             number += 1
             Trial.objects.create(

@@ -25,6 +25,8 @@ from sweeps.search.space import SpaceError
 from sweeps.states import InvalidTransition, SweepStatus, TrialStatus
 from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, _int_field, clean_spec
 
+HEARTBEAT_WRITE_EVERY = timedelta(seconds=1)
+
 
 class Conflict(Exception):
     """A steering action that the object's current state does not allow."""
@@ -49,8 +51,12 @@ def record_event(
     )
 
 
-def _after_commit(sweep_id: int, advance: bool = False) -> None:
+def _after_commit(sweep_id: int, advance: bool = False, cleanup: bool = False) -> None:
     def send() -> None:
+        if cleanup:  # the sweep ended: apply the checkpoint retention policy
+            from trainers.tasks import cleanup_checkpoints_task
+
+            cleanup_checkpoints_task.delay(sweep_id)
         if advance:
             from sweeps.tasks import advance_sweep_task
 
@@ -61,7 +67,14 @@ def _after_commit(sweep_id: int, advance: bool = False) -> None:
 
 
 def move_status(obj: Sweep | Trial, status: str, **fields: Any) -> None:
-    """Move ``obj`` to ``status`` (checked by the state machine) or raise :class:`Conflict`."""
+    """Move ``obj`` to ``status`` (checked by the state machine) or raise :class:`Conflict`.
+
+    Asking for the status the object already has is a conflict too (pausing a paused sweep):
+    the caller's view of the object is out of date, and no event should be recorded.
+    """
+    if obj.status == status:
+        noun = "sweep" if isinstance(obj, Sweep) else f"trial {obj.number}"
+        raise Conflict(f"{noun} is already {status}")
     obj.status = status
     for name, value in fields.items():
         setattr(obj, name, value)
@@ -128,7 +141,7 @@ def cancel_sweep(sweep_id: int, user: Any = None) -> Sweep:
     sweep = _locked_sweep(sweep_id)
     move_status(sweep, SweepStatus.CANCELLED, finished_at=timezone.now())
     record_event(sweep, "cancelled", "sweep cancelled", user=user)
-    _after_commit(sweep.pk)
+    _after_commit(sweep.pk, cleanup=True)
     return sweep
 
 
@@ -348,24 +361,37 @@ def begin_segment(trial_id: int, rung: int, attempt: int, worker: str) -> Segmen
 
 def heartbeat(trial_id: int, attempt: int) -> str:
     """Renew the lease and say what the trainer should do: continue, stop or pause."""
-    row = Trial.objects.filter(pk=trial_id).values("attempt", "status", "sweep__status").first()
+    row = (
+        Trial.objects.filter(pk=trial_id)
+        .values("attempt", "status", "heartbeat_at", "sweep__status")
+        .first()
+    )
     if row is None or row["attempt"] != attempt:
         return "stop"
     if row["status"] == TrialStatus.PAUSED:
         return "pause"
     if row["status"] != TrialStatus.RUNNING or row["sweep__status"] == SweepStatus.CANCELLED:
         return "stop"
-    Trial.objects.filter(pk=trial_id, attempt=attempt).update(heartbeat_at=timezone.now())
+    now = timezone.now()
+    # Trainers ask several times a second; the lease needs a write only now and then.
+    if row["heartbeat_at"] is None or now - row["heartbeat_at"] >= HEARTBEAT_WRITE_EVERY:
+        Trial.objects.filter(pk=trial_id, attempt=attempt).update(heartbeat_at=now)
     return "continue"
 
 
 def checkpoint_saved(
     trial_id: int, attempt: int, *, resource_done: float, step: int, checkpoint: str
-) -> None:
-    """Record progress after a mid-segment checkpoint, so a lost worker resumes from here."""
-    Trial.objects.filter(pk=trial_id, attempt=attempt).update(
+) -> bool:
+    """Record progress after a mid-segment checkpoint, so a lost worker resumes from here.
+
+    False when the segment is no longer the trial's current attempt (nothing recorded).
+    """
+    updated = Trial.objects.filter(
+        pk=trial_id, attempt=attempt, status__in=TrialStatus.ACTIVE
+    ).update(
         resource_done=resource_done, step=step, checkpoint=checkpoint, heartbeat_at=timezone.now()
     )
+    return updated == 1
 
 
 def _best(sweep: Sweep, old: float | None, new: float | None) -> float | None:
@@ -519,6 +545,7 @@ def advance_sweep(sweep_id: int) -> None:
         if over:
             move_status(sweep, SweepStatus.COMPLETED, finished_at=timezone.now())
             record_event(sweep, "completed", "sweep completed")
+            _after_commit(sweep.pk, cleanup=True)
 
         def send() -> None:
             from trainers.tasks import run_segment_task

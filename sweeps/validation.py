@@ -114,6 +114,10 @@ def clean_spec(data: Any) -> dict[str, Any]:
     mode = objective.get("mode", "min")
     if not isinstance(metric, str) or not metric or len(metric) > 32:
         errors["objective.metric"] = "must be a metric name of at most 32 characters"
+    elif trainer_cls is not None and trainer_cls.metrics and metric not in trainer_cls.metrics:
+        errors["objective.metric"] = (
+            f"trainer {trainer_cls.key!r} does not report {metric!r}; it reports {list(trainer_cls.metrics)}"
+        )
     if mode not in ("min", "max"):
         errors["objective.mode"] = f"must be 'min' or 'max', got {mode!r}"
 

@@ -1,4 +1,4 @@
-"""A real Celery worker, in its own process, on the test database."""
+"""A real Celery worker, in its own process, on the test database (the ``worker`` fixture)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from django.db import connection
 
 from sweeps.models import Sweep
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[1]
 
 
 class Worker:

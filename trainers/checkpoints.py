@@ -250,7 +250,7 @@ def delete_trial_checkpoints(sweep_id: int, trial_id: int) -> bool:
 
 def keep_policy() -> str:
     """``settings.RUNGS_KEEP_CHECKPOINTS`` (best / all / none), checked."""
-    policy = getattr(settings, "RUNGS_KEEP_CHECKPOINTS", "best")
+    policy = settings.RUNGS_KEEP_CHECKPOINTS
     if policy not in KEEP_POLICIES:
         raise ValueError(
             f"RUNGS_KEEP_CHECKPOINTS must be one of {list(KEEP_POLICIES)}, got {policy!r}"

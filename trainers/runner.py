@@ -228,20 +228,22 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
         return
 
     def recorded(path: str, step: int, resource_done: float) -> bool:
-        saved = getattr(services, "checkpoint_saved", None)
-        if saved is None:
-            return False
-        answer = retry_db(
-            lambda: saved(
-                spec.trial_id, spec.attempt, resource_done=resource_done, step=step, checkpoint=path
-            ),
-            "recording a checkpoint",
+        return bool(
+            retry_db(
+                lambda: services.checkpoint_saved(
+                    spec.trial_id,
+                    spec.attempt,
+                    resource_done=resource_done,
+                    step=step,
+                    checkpoint=path,
+                ),
+                "recording a checkpoint",
+            )
         )
-        return answer is not False
 
     options = {
-        "flush_seconds": float(getattr(settings, "RUNGS_METRIC_FLUSH_SECONDS", 0.25)),
-        "decision_seconds": float(getattr(settings, "RUNGS_DECISION_SECONDS", 0.2)),
+        "flush_seconds": settings.RUNGS_METRIC_FLUSH_SECONDS,
+        "decision_seconds": settings.RUNGS_DECISION_SECONDS,
     }
     result = execute_segment(
         spec,

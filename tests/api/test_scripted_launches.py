@@ -146,7 +146,7 @@ def test_the_python_example_launches_waits_and_reads_the_winner(
 
 @pytest.fixture
 def real_worker(tmp_path: Path, settings: Any) -> Iterator[Any]:
-    from tests.e2e.conftest import Worker, test_database_env
+    from tests.workers import Worker, test_database_env
 
     env = test_database_env()
     env.update(RUNGS_CHECKPOINT_DIR=str(tmp_path / "ckpt"), RUNGS_HEARTBEAT_SECONDS="0.5")

@@ -9,7 +9,7 @@ import pytest
 
 from sweeps import services
 from sweeps.models import MetricPoint, RungResult
-from tests.e2e.conftest import Worker, wait_done
+from tests.workers import Worker, wait_done
 
 pytestmark = pytest.mark.slow
 

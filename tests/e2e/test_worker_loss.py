@@ -9,7 +9,7 @@ import pytest
 
 from sweeps import services
 from sweeps.models import MetricPoint, RungResult, Trial
-from tests.e2e.conftest import Worker, wait_done, wait_for
+from tests.workers import Worker, wait_done, wait_for
 
 pytestmark = pytest.mark.slow
 

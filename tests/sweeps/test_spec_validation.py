@@ -129,8 +129,14 @@ def test_trainer_args_get_defaults(toy_trainer: str) -> None:
         ({"sampler": {"name": "bayes", "base_estimator": "XGB"}}, "sampler.base_estimator"),
         ({"sampler": {"name": "bayes", "acq_func": "UCB"}}, "sampler.acq_func"),
         ({"scheduler": {"name": "pbt"}}, "scheduler.name"),
-        ({"scheduler": {"name": "asha", "min_resource": 1, "max_resource": 9, "eta": 1}}, "scheduler.eta"),
-        ({"scheduler": {"name": "asha", "min_resource": 0, "max_resource": 9}}, "scheduler.min_resource"),
+        (
+            {"scheduler": {"name": "asha", "min_resource": 1, "max_resource": 9, "eta": 1}},
+            "scheduler.eta",
+        ),
+        (
+            {"scheduler": {"name": "asha", "min_resource": 0, "max_resource": 9}},
+            "scheduler.min_resource",
+        ),
         (
             {"scheduler": {"name": "asha", "min_resource": 30, "max_resource": 3}},
             "scheduler.max_resource",
@@ -149,6 +155,17 @@ def test_other_fields_name_themselves(
     toy_trainer: str, overrides: dict[str, Any], field: str
 ) -> None:
     assert field in errors_of(spec(**overrides))
+
+
+def test_objective_must_be_a_metric_the_trainer_reports(toy_trainer: str) -> None:
+    errors = errors_of(spec(trainer="digits-mlp", space=None, objective={"metric": "val_f1"}))
+    assert (
+        "does not report 'val_f1'" in errors["objective.metric"]
+        and "val_acc" in errors["objective.metric"]
+    )
+    assert clean_spec(
+        spec(trainer="digits-mlp", space=None, objective={"metric": "val_acc", "mode": "max"})
+    )
 
 
 def test_saved_search_space_is_copied(toy_trainer: str) -> None:
@@ -172,9 +189,11 @@ def test_bad_spec_creates_nothing_and_enqueues_nothing(toy_trainer: str, user: A
 def test_good_spec_creates_a_running_sweep(
     toy_trainer: str, user: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    with mock.patch("sweeps.tasks.advance_sweep_task.delay") as delay:
-        with django_capture_on_commit_callbacks(execute=True):
-            sweep = services.create_sweep(spec(), user)
+    with (
+        mock.patch("sweeps.tasks.advance_sweep_task.delay") as delay,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        sweep = services.create_sweep(spec(), user)
     assert sweep.status == "running" and sweep.owner == user
     assert list(sweep.events.values_list("kind", flat=True)) == ["created", "started"]
     delay.assert_called_once_with(sweep.pk)

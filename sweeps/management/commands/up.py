@@ -7,6 +7,7 @@ process group so that the group (a worker and anything it forked) is stopped tog
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -127,10 +128,8 @@ class Command(BaseCommand):
             self.signal_group(proc, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for _, proc in children:
-            try:
+            with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                pass
         for _, proc in children:  # anything left in a child's group, stubborn or orphaned
             self.signal_group(proc, signal.SIGKILL)
             proc.wait()
@@ -138,7 +137,5 @@ class Command(BaseCommand):
 
     @staticmethod
     def signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(proc.pid, sig)
-        except ProcessLookupError:
-            pass

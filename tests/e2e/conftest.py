@@ -1,0 +1,1 @@
+from tests.workers import worker  # noqa: F401  (the fixture)
