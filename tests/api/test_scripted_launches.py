@@ -1,7 +1,6 @@
 """The "Scripted launches" examples of the docs run exactly as written.
 
-The section is read from README.md when it has a ``## Scripted launches`` heading, else
-from docs/scripted-launches.md. Its ``bash`` blocks run in bash and its ``python`` blocks
+The section is read from README.md (``## Scripted launches``). Its ``bash`` blocks run in bash and its ``python`` blocks
 in a fresh Python, with ``RUNGS_URL`` / ``RUNGS_TOKEN`` pointing at a live test server
 (``console`` blocks are the reader's one-time set-up and are not run). The fast tests stand
 in for the worker by finishing the sweep in the database; the slow one runs a real
@@ -36,10 +35,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def section() -> str:
     """The section's text, from its heading to the next heading of the same level."""
-    readme = ROOT / "README.md"
-    text = readme.read_text() if readme.exists() else ""
-    if HEADING not in text:
-        text = (ROOT / "docs" / "scripted-launches.md").read_text()
+    text = (ROOT / "README.md").read_text()
     start = text.index(HEADING) + len(HEADING)
     following = re.search(r"^## ", text[start:], flags=re.M)
     return text[start : start + following.start()] if following else text[start:]
