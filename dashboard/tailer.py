@@ -26,6 +26,7 @@ import contextlib
 import json
 import logging
 import math
+import os
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -59,6 +60,18 @@ Row = tuple[int, int, str, int, "float | None", float]  # id, trial, name, step,
 
 _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rungs-tailer")
 _thinker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rungs-analytics")
+
+
+def _fresh_executors() -> None:
+    # A forked child (a test server, a pre-forking host) inherits executors whose threads did
+    # not survive the fork; work sent to them would wait forever.
+    global _reader, _thinker
+    _reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rungs-tailer")
+    _thinker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="rungs-analytics")
+    _tailers.clear()
+
+
+os.register_at_fork(after_in_child=_fresh_executors)
 
 
 def poll_interval() -> float:
@@ -447,7 +460,13 @@ class SweepTailer:
                 await asyncio.wait_for(self._wake.wait(), timeout=poll)
             self._wake.clear()
             now = time.monotonic()
-            active = [t["id"] for t in self.trials.values() if t["status"] in TrialStatus.ACTIVE]
+            # Re-read active trials, and those whose worker has not let go yet (a killed
+            # trial's segment clears its worker a moment later, without an event).
+            active = [
+                t["id"]
+                for t in self.trials.values()
+                if t["status"] in TrialStatus.ACTIVE or t["worker"]
+            ]
             max_trial = max(self.trials, default=0)
             try:
                 read = await _in_thread(_reader, self._read, active, max_trial, now)

@@ -4,7 +4,7 @@
 
 (function () {
   const R = window.Rungs;
-  const MARK = {killed: "✕", diverged: "NaN", paused: "⏸", failed: "!", completed: "★", waiting: "…"};
+  const MARK = {killed: "✕", paused: "II", failed: "err", completed: "✓", waiting: "…"};
 
   function budgetText(budget, unit) {
     if (budget === null || budget === undefined) return "?";
@@ -16,7 +16,7 @@
     if (cell.manual) classes.push("manual");
     if (selected === cell.trial) classes.push("selected");
     const mark = MARK[cell.state] ? '<span class="mark">' + MARK[cell.state] + "</span>" : "";
-    const badge = cell.manual ? '<span class="badge" title="entered this rung by a manual promotion">✋</span>' : "";
+    const badge = cell.manual ? '<span class="badge manual-badge" title="entered this rung by a manual promotion">hand</span>' : "";
     const value = cell.value !== null ? R.fmt(cell.value) : (cell.has_result ? "NaN" : "");
     const rank = cell.rank ? '<span class="rank">' + cell.rank + ".</span>" : "";
     return '<div class="' + classes.join(" ") + '" data-trial="' + cell.trial + '" data-number="' + cell.number +

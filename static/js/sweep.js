@@ -46,6 +46,7 @@
     chart.series = new Map();
     for (const t of figure.data) {
       chart.series.set(t.meta.trial + ":" + t.meta.metric, {trial: t.meta.trial, metric: t.meta.metric, x: t.x.slice(), y: t.y.slice()});
+      if (t.x.length) state.lastStep.set(t.meta.trial, Math.max(state.lastStep.get(t.meta.trial) || 0, t.x[t.x.length - 1]));
     }
     chart.full = true;
   }
@@ -60,7 +61,8 @@
     const strong = hl !== null && hl === s.trial;
     const smooth = chart.smooth && tmpl.mode === "lines";
     const trace = {
-      type: "scatter", mode: tmpl.mode, x: s.x, y: smooth ? R.ema(s.y, chart.smooth) : s.y,
+      // Copies: Plotly keeps the arrays it is given, and extendTraces appends to them.
+      type: "scatter", mode: tmpl.mode, x: s.x.slice(), y: smooth ? R.ema(s.y, chart.smooth) : s.y.slice(),
       name: "#" + number + " " + s.metric, uid: s.trial + ":" + s.metric,
       meta: {trial: s.trial, number, metric: s.metric},
       line: Object.assign({}, tmpl.line, {color, width: (tmpl.line.width || 1.5) * (strong ? 2.2 : 1)}),
@@ -235,7 +237,7 @@
   function rowHtml(t) {
     const step = Math.max(t.step || 0, state.lastStep.get(t.id) || 0);
     let html = '<td><span class="swatch" style="background:' + R.trialColor(t.number) + '"></span>' +
-      '<a href="/sweeps/' + SWEEP + "/trials/" + t.number + '/">' + t.number + "</a>" + (t.manual ? ' <span class="badge" title="added by hand">✋</span>' : "") + "</td>" +
+      '<a href="/sweeps/' + SWEEP + "/trials/" + t.number + '/">' + t.number + "</a>" + (t.manual ? ' <span class="badge manual-badge" title="added by hand">hand</span>' : "") + "</td>" +
       '<td class="params">' + R.esc(paramsText(t.params)) + "</td>" +
       '<td><span class="status status-' + t.status + '">' + t.status + "</span></td>" +
       "<td>" + t.bracket + " / " + t.rung + "</td><td class=\"num\">" + R.fmt(t.budget) + '</td><td class="num">' + R.fmt(t.best_value) + "</td>" +
@@ -383,6 +385,7 @@
     panel.dataset.available = sur.available ? "1" : "0";
     if (!sur.available) {
       document.getElementById("surrogate-controls").hidden = true;
+      document.getElementById("chart-surrogate").hidden = true;
       document.getElementById("surrogate-note").innerHTML = "<b>Surrogate: not available.</b> " + R.esc(sur.reason);
     } else if (!select.options.length) {
       select.innerHTML = sur.params.map((p) => '<option value="' + R.esc(p) + '">' + R.esc(p) + "</option>").join("");
@@ -439,6 +442,7 @@
       }
       applyState(msg);
       applyPoints(msg.points, msg.tmax);
+      updateSteps();
       scheduleDraw();
       setTimeout(hookChartEvents, 0);
     } else if (msg.type === "inc") {

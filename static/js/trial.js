@@ -30,7 +30,7 @@
     const c = charts.get(metric);
     const perEpoch = metric.startsWith("val_");
     Plotly.react(c.div, [{
-      type: "scatter", mode: perEpoch ? "lines+markers" : "lines", x: c.x, y: c.y,
+      type: "scatter", mode: perEpoch ? "lines+markers" : "lines", x: c.x.slice(), y: c.y.slice(),
       line: {color: R.trialColor(trial.number), width: 1.5, dash: perEpoch ? "dot" : "solid"},
       hovertemplate: metric + "<br>step %{x}<br>%{y:.4g}<extra></extra>",
     }], {

@@ -109,14 +109,17 @@ def build_sha_sweep(owner: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def sent_tasks() -> Any:
-    """Record Celery sends instead of talking to a broker (tests with a real worker opt out
-    with the ``real_broker`` marker)."""
+def sent_tasks(request: pytest.FixtureRequest) -> Any:
+    """Record Celery sends instead of talking to a broker; ``slow`` tests (real workers)
+    send for real."""
     from unittest import mock
 
     from celery.app.task import Task
 
     sent: list[tuple[str, tuple[Any, ...]]] = []
+    if request.node.get_closest_marker("slow"):
+        yield sent
+        return
 
     def record(task: Task, args: Any = None, kwargs: Any = None, **options: Any) -> None:
         sent.append((task.name, tuple(args or ())))
@@ -166,12 +169,15 @@ def _close_stray_connections() -> None:
     async context), which the main thread's ``connections`` cannot reach."""
     import gc
     import threading
+    import weakref
 
     from django.db import connections
     from django.db.backends.base.base import BaseDatabaseWrapper
 
     mine = connections["default"]
     for obj in gc.get_objects():
+        if isinstance(obj, weakref.ProxyTypes):  # a dead proxy raises on any access
+            continue
         if (
             isinstance(obj, BaseDatabaseWrapper)
             and obj is not mine

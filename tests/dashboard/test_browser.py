@@ -1,0 +1,380 @@
+"""The live page in a real browser (Playwright + Debian chromium) against a live daphne.
+
+pytest-django's ``live_server`` has no WebSocket, so these use channels'
+``ChannelsLiveServerTestCase`` (a forked daphne on the file test database). Screenshots of
+the sweep page go to ``test-artifacts/``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import pytest
+from channels.testing import ChannelsLiveServerTestCase
+from daphne.testing import DaphneProcess
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.test import Client
+
+from sweeps.models import MetricPoint, Trial
+from tests.dashboard.conftest import add_points, build_sha_sweep, make_sweep, make_trial
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = [
+    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs Debian chromium"),
+]
+
+
+def _server_setup() -> None:
+    """Runs in the forked daphne before it serves."""
+    from asgiref.sync import SyncToAsync
+    from channels.layers import channel_layers
+
+    # No set_database_connection(): the forked settings already name the test database
+    # (with PostgreSQL it would prefix "test_" a second time).
+    # Threads do not survive a fork: an executor (or a channel layer bound to an event loop)
+    # left from an earlier async test in this process would hang the server.
+    SyncToAsync.single_thread_executor = ThreadPoolExecutor(max_workers=1)
+    channel_layers.backends = {}
+
+
+class _Daphne(DaphneProcess):
+    def __init__(self, host: str, get_application: Callable[[], Any], **kwargs: Any) -> None:
+        kwargs["setup"] = _server_setup
+        super().__init__(host, get_application, **kwargs)
+
+
+class BrowserCase(ChannelsLiveServerTestCase):
+    """A logged-in chromium page on the live server."""
+
+    host = "127.0.0.1"
+    ProtocolServerProcess = _Daphne
+    serve_static = True
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        _close_connections_before_fork()
+        super().setUpClass()
+        from playwright.sync_api import sync_playwright
+
+        cls._pw = sync_playwright().start()
+        cls.browser = cls._pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        cls.browser.close()
+        cls._pw.stop()
+        super().tearDownClass()
+
+    def setUp(self) -> None:
+        self.user = get_user_model().objects.create_user("alice", password="alice-password")
+        self.context = self.browser.new_context(viewport={"width": 1400, "height": 1800})
+        self.context.add_cookies([self.session_cookie(self.user)])
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("pageerror", lambda exc: self.errors.append(f"{exc}\n{exc.stack}"))
+        self.page.on("dialog", lambda dialog: dialog.accept())  # "Kill trial 3?" -> OK
+
+    def tearDown(self) -> None:
+        self.context.close()
+        assert not self.errors, self.errors
+
+    def session_cookie(self, user: Any) -> dict[str, Any]:
+        client = Client()
+        client.force_login(user)
+        return {
+            "name": settings.SESSION_COOKIE_NAME,
+            "value": client.cookies[settings.SESSION_COOKIE_NAME].value,
+            "url": self.live_server_url,
+        }
+
+    def open_sweep(self, sweep_id: int) -> None:
+        response = self.page.goto(f"{self.live_server_url}/sweeps/{sweep_id}/")
+        assert response is not None and response.status == 200, self.page.content()[:3000]
+        self.page.wait_for_function("document.getElementById('live').textContent === 'live'")
+
+    def wait(self, predicate: Callable[[], Any], timeout: float, what: str) -> Any:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = predicate()
+            if value:
+                return value
+            time.sleep(0.1)
+        raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{self.diagnostics()}")
+
+    def diagnostics(self) -> str:
+        return ""
+
+    def trace_lengths(self, chart: str = "loss") -> dict[str, int]:
+        return self.page.evaluate(
+            "(id) => Object.fromEntries((document.getElementById(id).data || [])"
+            ".map(t => [t.uid, t.x.length]))",
+            f"chart-{chart}",
+        )
+
+    def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / name), full_page=True)
+
+
+class TestLivePage(BrowserCase):
+    def test_bracket_shows_rung_sizes_promotions_and_marks(self) -> None:
+        data = build_sha_sweep(self.user)
+        self.open_sweep(data["sweep"].pk)
+        sizes = self.page.eval_on_selector_all(
+            "#bracket .rung", "els => els.map(e => Number(e.dataset.size))"
+        )
+        assert sizes == [9, 4, 1]
+        heads = self.page.eval_on_selector_all(
+            "#bracket .rung-head strong", "els => els.map(e => e.textContent)"
+        )
+        assert heads == ["1 epochs", "3 epochs", "9 epochs"]
+        assert self.page.locator("svg.links path.link").count() == 5
+        manual = self.page.locator("svg.links path.link.manual")
+        assert manual.count() == 1
+        assert manual.get_attribute("stroke-dasharray") == "5 4"
+        assert manual.get_attribute("data-trial") == str(data["trials"][6].pk)
+        cell6 = self.page.locator('.rung[data-rung="1"] .cell[data-number="6"]')
+        assert cell6.get_attribute("data-manual") == "1"
+        assert cell6.locator(".manual-badge").count() == 1
+        assert self.page.locator('.rung[data-rung="0"] .cell.state-cut').count() == 3
+        assert self.page.locator(".cell.state-killed").count() == 1
+        assert self.page.locator(".cell.state-diverged").count() == 1
+        assert self.page.locator(".cell.state-paused").count() == 1
+        running = self.page.locator(".cell.state-running").first
+        assert running.evaluate("e => getComputedStyle(e).animationName") == "pulse"
+        # Clicking a cell selects the trial everywhere: the table row too.
+        self.page.locator('.rung[data-rung="0"] .cell[data-number="4"]').click()
+        row = self.page.locator(f'#trials tr[data-trial="{data["trials"][4].pk}"]')
+        assert "selected" in (row.get_attribute("class") or "")
+        self.screenshot("sweep-bracket.png")
+
+    def test_curves_grow_without_reload(self) -> None:
+        sweep = make_sweep(self.user)
+        trial = make_trial(sweep, 1, status="running", worker="w1")
+        add_points(trial, "train_loss", range(10), [1.0 - i / 50 for i in range(10)])
+        self.open_sweep(sweep.pk)
+        key = f"{trial.pk}:train_loss"
+        assert self.trace_lengths()[key] == 10
+        for start in (10, 20):
+            add_points(trial, "train_loss", range(start, start + 10), [0.5] * 10)
+            add_points(trial, "grad_norm", range(start, start + 10), [1.0] * 10)
+            self.wait(
+                lambda s=start: self.trace_lengths().get(key) == s + 10, 5, "the curve to grow"
+            )
+        assert self.trace_lengths("grad")[f"{trial.pk}:grad_norm"] == 20
+        # A trial that appears later gets its own curve, in its own colour.
+        second = make_trial(sweep, 2, status="running")
+        add_points(second, "train_loss", range(5), [0.9] * 5)
+        self.wait(
+            lambda: self.trace_lengths().get(f"{second.pk}:train_loss") == 5, 5, "a new curve"
+        )
+        assert self.page.locator(f'#trials tr[data-trial="{second.pk}"]').count() == 1
+
+    def test_kill_button_on_a_trial_row(self) -> None:
+        sweep = make_sweep(self.user)
+        trial = make_trial(sweep, 1, status="running", worker="w1")
+        self.open_sweep(sweep.pk)
+        self.page.locator(f'#trials tr[data-trial="{trial.pk}"] button[data-action="kill"]').click()
+        self.page.wait_for_selector(
+            f'#trials tr[data-trial="{trial.pk}"][data-status="killed"]', timeout=5000
+        )
+        trial.refresh_from_db()
+        assert trial.status == "killed"
+
+    def test_steering_errors_name_the_field_on_the_page(self) -> None:
+        sweep = make_sweep(self.user)
+        self.open_sweep(sweep.pk)
+        self.page.fill('#enqueue input[name="lr"]', "5")  # above the space's high of 0.1
+        self.page.evaluate(
+            "document.querySelector('#enqueue input[name=lr]').removeAttribute('max')"
+        )
+        self.page.click("#enqueue button[type=submit]")
+        error = self.page.locator('#enqueue label[data-param="lr"] .field-error')
+        error.wait_for(timeout=5000)
+        self.wait(lambda: error.text_content(), 5, "the field error")
+        assert not Trial.objects.filter(sweep=sweep).exists()
+
+    def test_foreign_origin_and_anonymous_sockets_are_refused(self) -> None:
+        from websockets.exceptions import InvalidStatus
+        from websockets.sync.client import connect
+
+        sweep = make_sweep(self.user)
+        url = f"{self.live_server_ws_url}/ws/sweeps/{sweep.pk}/"
+        cookie = self.session_cookie(self.user)
+        good = {"Cookie": f"{cookie['name']}={cookie['value']}"}
+        with connect(url, origin=self.live_server_url, additional_headers=good) as ws:
+            assert '"type":"snapshot"' in ws.recv(timeout=10)
+        with pytest.raises(InvalidStatus) as foreign:
+            connect(url, origin="http://evil.example", additional_headers=good)
+        assert foreign.value.response.status_code == 403
+        with pytest.raises(InvalidStatus) as anonymous:
+            connect(url, origin=self.live_server_url)
+        assert anonymous.value.response.status_code == 403
+
+
+@pytest.mark.slow
+class TestRealWorker(BrowserCase):
+    """A sweep trained by a real Celery worker while the page watches and steers it."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        cls.private = Path(tempfile.mkdtemp(prefix="rungs-browser-"))
+        cls._broker_env, cls._restore_broker = _isolate_broker(cls.private)
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        super().tearDownClass()
+        cls._restore_broker()
+        shutil.rmtree(cls.private, ignore_errors=True)
+
+    def setUp(self) -> None:
+        super().setUp()
+        from tests.workers import Worker, test_database_env
+
+        env = test_database_env()
+        env.update(self._broker_env)
+        env.update(RUNGS_LEASE_SECONDS="3", RUNGS_HEARTBEAT_SECONDS="0.5",
+                   RUNGS_CHECKPOINT_DIR=str(self.private / "ckpt"))  # fmt: skip
+        self.worker = Worker(env, self.private)
+        self.worker.start()
+
+    def tearDown(self) -> None:
+        self.worker.kill()
+        super().tearDown()
+
+    def diagnostics(self) -> str:
+        return self.worker.logs()
+
+    def test_watch_kill_and_promote_a_running_sweep(self) -> None:
+        from sweeps import services
+
+        spec = {
+            "name": "watched",
+            "trainer": "synthetic",
+            "trainer_args": {"steps_per_epoch": 40, "step_sleep": 0.05},
+            "scheduler": {"name": "sha", "min_resource": 1, "max_resource": 9, "eta": 3},
+            "sampler": {"name": "random"},
+            "max_trials": 9,
+            "concurrency": 2,
+            "seed": 3,
+        }
+        sweep = services.create_sweep(spec, self.user)
+        self.open_sweep(sweep.pk)
+
+        # Curves grow while we watch, without a reload.
+        running = self.wait(
+            lambda: Trial.objects.filter(sweep=sweep, status="running").exclude(worker="").first(),
+            60, "a running trial",
+        )  # fmt: skip
+        key = f"{running.pk}:train_loss"
+        first = self.wait(lambda: self.trace_lengths().get(key), 20, "its curve")
+        self.wait(lambda: self.trace_lengths().get(key, 0) > first + 5, 20, "the curve to grow")
+        self.screenshot("sweep-live-worker.png")
+
+        # Kill it from its row: the worker stops within a few seconds and the page says so.
+        row = f'#trials tr[data-trial="{running.pk}"]'
+        self.page.locator(f'{row} button[data-action="kill"]').click()
+        self.page.wait_for_selector(f'{row}[data-status="killed"]', timeout=5000)
+        self.wait(lambda: not Trial.objects.filter(pk=running.pk).exclude(worker="").exists(),
+                  10, "the worker to let go of the killed trial")  # fmt: skip
+        count = MetricPoint.objects.filter(trial=running).count()
+        time.sleep(1.0)
+        assert MetricPoint.objects.filter(trial=running).count() == count, "still training"
+        assert self.page.locator(f'.cell[data-trial="{running.pk}"].state-killed').count() == 1
+
+        # Promote a trial the scheduler cut: it goes to rung 1, drawn as a manual promotion.
+        cut = self.wait(
+            lambda: Trial.objects.filter(sweep=sweep, status="stopped", worker="").first(),
+            120, "a cut trial",
+        )  # fmt: skip
+        self.page.wait_for_selector(
+            f'{"#trials"} tr[data-trial="{cut.pk}"][data-status="stopped"]', timeout=5000
+        )
+        self.page.locator(
+            f'#trials tr[data-trial="{cut.pk}"] button[data-action="promote"]'
+        ).click()
+        link = f'svg.links path.link.manual[data-trial="{cut.pk}"][data-from="0"]'
+        self.page.wait_for_selector(link, state="attached", timeout=10000)
+        assert (
+            self.page.locator(f'.rung[data-rung="1"] .cell[data-trial="{cut.pk}"]').get_attribute(
+                "data-manual"
+            )
+            == "1"
+        )
+        cut.refresh_from_db()
+        assert cut.rung == 1 and 1 in cut.manual_rungs
+        self.screenshot("sweep-manual-promotion.png")
+
+
+def _close_connections_before_fork() -> None:
+    """An SQLite connection must not cross a fork: the server would inherit it, and closing
+    it there drops the locks of its own connections (reads then see a stale database)."""
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    from dashboard import tailer
+
+    connections.close_all()
+    tailer.close_connections()
+    executor = getattr(SyncToAsync, "single_thread_executor", None)
+    if executor is not None:
+        executor.submit(connections.close_all).result()
+
+
+def _isolate_broker(private: Path) -> tuple[dict[str, str], Callable[[], None]]:
+    """Point this process, the forked server and the worker at a broker of their own, so
+    other test runs sharing var/ or Redis neither take our tasks nor give us theirs.
+    Returns the worker's environment and a function that undoes it here."""
+    from dashboard.celery import app
+
+    saved = (app.conf.broker_url, app.conf.broker_transport_options, settings.CHANNEL_LAYERS)
+    if settings.REDIS_URL:
+        url = urlparse(settings.REDIS_URL)
+        private_url = url._replace(path=f"/{10 + os.getpid() % 5}").geturl()
+        app.conf.broker_url = private_url
+        layers = {"default": {**settings.CHANNEL_LAYERS["default"]}}
+        layers["default"]["CONFIG"] = {**layers["default"]["CONFIG"], "hosts": [private_url]}
+        settings.CHANNEL_LAYERS = layers
+        env = {"REDIS_URL": private_url}
+    else:
+        broker = private / "broker"
+        for sub in ("out", "processed", "control"):
+            (broker / sub).mkdir(parents=True, exist_ok=True)
+        options = dict(settings.CELERY_BROKER_TRANSPORT_OPTIONS)
+        options.update(
+            data_folder_in=str(broker / "out"), data_folder_out=str(broker / "out"),
+            processed_folder=str(broker / "processed"), control_folder=str(broker / "control"),
+        )  # fmt: skip
+        app.conf.broker_transport_options = options
+        env = {"RUNGS_VAR_DIR": str(private)}
+    _drop_pool(app)
+
+    def restore() -> None:
+        app.conf.broker_url, app.conf.broker_transport_options = saved[0], saved[1]
+        settings.CHANNEL_LAYERS = saved[2]
+        _drop_pool(app)
+
+    return env, restore
+
+
+def _drop_pool(app: Any) -> None:
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
