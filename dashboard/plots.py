@@ -95,12 +95,17 @@ def curves_figure(
     y_title: str,
     x_title: str = "step",
     log_y: bool = False,
+    compact: bool = False,
 ) -> dict[str, Any]:
     """Curves of ``metrics`` for every trial: one trace per (trial, metric).
 
     ``series``: rows ``{"trial", "name", "step", "value"}`` (see
     :func:`sweeps.queries.metric_series`); rows of other metrics or unknown trials are
     skipped. ``trials``: id -> row with at least ``id`` and ``number``.
+
+    ``compact=True`` leaves each trace only its data and ``meta``: the page styles it from
+    ``layout.meta.templates`` and :func:`trial_color` (a sweep of 1,000 trials has 3,000
+    traces; their repeated style would be half the page).
     """
     wanted = set(metrics)
     data = [
@@ -109,6 +114,8 @@ def curves_figure(
         if s["name"] in wanted and s["trial"] in trials
     ]
     data.sort(key=lambda t: (metrics.index(t["meta"]["metric"]), t["meta"]["number"]))
+    if compact:
+        data = [{"x": t["x"], "y": t["y"], "meta": t["meta"]} for t in data]
     templates = {m: {k: v for k, v in _style(m).items()} for m in metrics}
     layout = _layout(
         title,
@@ -120,13 +127,21 @@ def curves_figure(
 
 
 def chart_figures(
-    series: Iterable[Mapping[str, Any]], trials: Mapping[int, Mapping[str, Any]]
+    series: Iterable[Mapping[str, Any]],
+    trials: Mapping[int, Mapping[str, Any]],
+    *,
+    compact: bool = False,
 ) -> dict[str, dict[str, Any]]:
     """The sweep page's curve charts (loss, gradient norm, learning rate) from one series list."""
     rows = list(series)
     return {
         key: curves_figure(
-            rows, trials, metrics=chart["metrics"], title=chart["title"], y_title=chart["y"]
+            rows,
+            trials,
+            metrics=chart["metrics"],
+            title=chart["title"],
+            y_title=chart["y"],
+            compact=compact,
         )
         for key, chart in CHARTS.items()
     }

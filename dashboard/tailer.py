@@ -186,8 +186,10 @@ class Increment:
             "type": "inc",
             "cursor": self.cursor,
             "points": encode_points(rows),
-            # When the newest point was logged: pages measure report -> draw latency with it.
+            # When the newest and oldest points were logged: pages measure report -> draw
+            # latency with them.
             "tmax": max((r[5] for r in rows), default=None),
+            "tmin": min((r[5] for r in rows), default=None),
             **self.state,
         }
 
@@ -625,6 +627,7 @@ def build_snapshot(
         snap["full"] = False
         snap["points"] = encode_points(rows)
         snap["tmax"] = max((r[5] for r in rows), default=None)
+        snap["tmin"] = min((r[5] for r in rows), default=None)
         return snap
     snap["full"] = True
     if trial is not None:
@@ -638,7 +641,7 @@ def build_snapshot(
     data = queries.metric_series(sweep_id, names=queries.SWEEP_CHART_METRICS, upto=upto)
     trials = {t["id"]: t for t in state["trials"]}
     # The curve figures carry the thinned series; the page keeps them as its data.
-    snap["figures"] = plots.chart_figures(data["series"], trials)
+    snap["figures"] = plots.chart_figures(data["series"], trials, compact=True)
     return snap
 
 

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import json
 from functools import lru_cache
 from pathlib import Path
 
 import plotly
 from django.contrib.auth.decorators import login_not_required
+from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import get_object_or_404, render
+from django.utils.safestring import mark_safe
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
@@ -54,7 +57,7 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "dashboard/sweep_detail.html",
         {
             "sweep": sweep,
-            "snapshot": snapshot,
+            "snapshot_json": script_json(snapshot),
             "can_steer": can_steer(request.user, sweep),
             "plotly_url": plotly_url(),
         },
@@ -68,12 +71,14 @@ def trial_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
     trial = get_object_or_404(Trial, sweep=sweep, number=number)
     data = queries.trial_series(trial)
     [row] = queries.trial_rows(sweep, ids=[trial.pk])
-    snapshot = {
-        "cursor": data["cursor"],
-        "trial": row,
-        "series": data["series"],
-        "sweep": {"id": sweep.pk, "objective": sweep.objective_metric},
-    }
+    snapshot = script_json(
+        {
+            "cursor": data["cursor"],
+            "trial": row,
+            "series": data["series"],
+            "sweep": {"id": sweep.pk, "objective": sweep.objective_metric},
+        }
+    )
     return render(
         request,
         "dashboard/trial_detail.html",
@@ -83,11 +88,19 @@ def trial_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
             "row": row,
             "results": trial.rung_results.order_by("rung"),
             "events": queries.events(sweep, trial=trial.pk, limit=500, newest=True)[::-1],
-            "snapshot": snapshot,
+            "snapshot_json": snapshot,
             "can_steer": can_steer(request.user, sweep),
             "plotly_url": plotly_url(),
         },
     )
+
+
+def script_json(value: object) -> str:
+    """JSON safe inside ``<script type="application/json">``: what ``json_script`` does,
+    but with three ``replace`` calls instead of ``translate`` (10x faster on megabytes)."""
+    text = json.dumps(value, separators=(",", ":"), cls=DjangoJSONEncoder)
+    # <, > and & are escaped, so nothing in the data can close the script element.
+    return mark_safe(text.replace("&", "\\u0026").replace("<", "\\u003C").replace(">", "\\u003E"))
 
 
 @lru_cache(maxsize=1)

@@ -109,26 +109,28 @@
   }
 
   let drawPending = false;
-  let pendingTmax = null;
-  function scheduleDraw(tmax) {
-    if (tmax) pendingTmax = Math.max(pendingTmax || 0, tmax);
+  let pendingT = null; // [newest, oldest] log time of the points waiting to be drawn
+  function scheduleDraw(tmax, tmin) {
+    if (tmax) pendingT = pendingT ? [Math.max(pendingT[0], tmax), Math.min(pendingT[1], tmin || tmax)] : [tmax, tmin || tmax];
     if (drawPending) return;
     drawPending = true;
     requestAnimationFrame(() => {
       drawPending = false;
-      const t = pendingTmax;
-      pendingTmax = null;
+      const t = pendingT;
+      pendingT = null;
       Promise.all(Object.values(charts).map(drawChart)).then(() => {
         if (t) {
-          // Report -> drawn latency (the point's log time against the clock after drawing).
-          R.latency.push(Date.now() / 1000 - t);
+          // Report -> drawn latency of the newest and the oldest point drawn (log time
+          // against the clock once Plotly has drawn them).
+          const now = Date.now() / 1000;
+          R.latency.push([now - t[0], now - t[1]]);
           if (R.latency.length > 10000) R.latency.shift();
         }
       });
     });
   }
 
-  function applyPoints(groups, tmax) {
+  function applyPoints(groups, tmax, tmin) {
     if (!groups || !groups.length) return;
     for (const g of groups) {
       const last = state.lastStep.get(g.t) || 0;
@@ -149,7 +151,7 @@
       pts.y.push(...g.v);
     }
     updateSteps();
-    scheduleDraw(tmax);
+    scheduleDraw(tmax, tmin);
   }
 
   for (const chart of Object.values(charts)) {
@@ -441,13 +443,13 @@
         rows.clear();
       }
       applyState(msg);
-      applyPoints(msg.points, msg.tmax);
+      applyPoints(msg.points, msg.tmax, msg.tmin);
       updateSteps();
       scheduleDraw();
       setTimeout(hookChartEvents, 0);
     } else if (msg.type === "inc") {
       applyState(msg);
-      applyPoints(msg.points, msg.tmax);
+      applyPoints(msg.points, msg.tmax, msg.tmin);
     } else if (msg.type === "analytics") {
       state.analytics = msg;
       renderAnalytics();

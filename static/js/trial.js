@@ -79,7 +79,7 @@
       document.getElementById("f-step").textContent = Math.max(trial.step || 0, g.s[g.s.length - 1]);
     }
     for (const metric of touched) draw(metric);
-    if (touched.size && msg.tmax) R.latency.push(Date.now() / 1000 - msg.tmax);
+    if (touched.size && msg.tmax) R.latency.push([Date.now() / 1000 - msg.tmax, Date.now() / 1000 - msg.tmin]);
   }
 
   const socket = R.connect({sweep: SWEEP, trial: TRIAL, cursor: snapshot.cursor, onMessage});

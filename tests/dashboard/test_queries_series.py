@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sweeps import queries
-from sweeps.models import MetricPoint
+from sweeps.models import MetricPoint, Trial
 from tests.dashboard.conftest import add_points, add_result, build_sha_sweep, make_sweep, make_trial
 
 
@@ -175,3 +175,44 @@ def test_trial_results_take_the_highest_finished_rung(user: Any) -> None:
     add_result(t, 1, 3.0, 0.4)
     rows = queries.trial_results(queries.trial_rows(sweep), queries.rung_results(sweep))
     assert [(r["number"], r["rung"], r["value"]) for r in rows] == [(1, 1, 0.4)]
+
+
+@pytest.mark.django_db
+def test_finished_trials_curves_come_from_the_cache(user: Any) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    sweep = make_sweep(user)
+    done = make_trial(sweep, 1, status="stopped", step=99)
+    live = make_trial(sweep, 2, status="running", step=0)
+    add_points(done, "train_loss", range(100), [1.0] * 100)
+    add_points(live, "train_loss", range(50), [2.0] * 50)
+    first = queries.metric_series(sweep, names=["train_loss"])
+    add_points(live, "train_loss", range(50, 60), [3.0] * 10)
+    second = queries.metric_series(sweep, names=["train_loss"])
+    by_trial = {s["trial"]: s for s in second["series"]}
+    assert by_trial[done.pk] == {s["trial"]: s for s in first["series"]}[done.pk]
+    assert by_trial[live.pk]["step"][-1] == 59  # the running trial is read again
+    # Only the running trial's points were aggregated the second time.
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as ctx:
+        queries.metric_series(sweep, names=["train_loss"])
+    aggregates = [q["sql"] for q in ctx.captured_queries if "GROUP BY" in q["sql"].upper()]
+    assert len(aggregates) == 1
+    assert f"IN ({live.pk})" in aggregates[0]  # the finished trial is not read again
+
+
+@pytest.mark.django_db
+def test_a_finished_trial_that_trains_again_is_read_again(user: Any) -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    sweep = make_sweep(user)
+    trial = make_trial(sweep, 1, status="completed", step=9)
+    add_points(trial, "train_loss", range(10), [1.0] * 10)
+    assert queries.metric_series(sweep, names=["train_loss"])["series"][0]["step"][-1] == 9
+    Trial.objects.filter(pk=trial.pk).update(status="running")  # extended
+    add_points(trial, "train_loss", range(10, 20), [0.5] * 10)
+    assert queries.metric_series(sweep, names=["train_loss"])["series"][0]["step"][-1] == 19

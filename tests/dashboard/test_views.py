@@ -126,3 +126,13 @@ def test_plotly_is_served_from_the_package_with_long_caching(user: Any) -> None:
     plain = anonymous.get(url)
     assert plain.content[:2000] == PLOTLY_JS.read_bytes()[:2000]
     assert anonymous.get(url, HTTP_IF_NONE_MATCH=response["ETag"]).status_code == 304
+
+
+def test_snapshot_cannot_close_its_script_element(user: Any) -> None:
+    sweep = make_sweep(user, name="</script><script>alert(1)</script>")
+    make_trial(sweep, 1, params={"lr": 0.01, "layers": 1, "opt": "</script><b>x</b>"})
+    html = _client(user).get(f"/sweeps/{sweep.pk}/").content.decode()
+    assert "<script>alert(1)" not in html and "<b>x</b>" not in html
+    snap = _snapshot(html)
+    assert snap["sweep"]["name"] == "</script><script>alert(1)</script>"
+    assert snap["trials"][0]["params"]["opt"] == "</script><b>x</b>"
