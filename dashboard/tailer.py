@@ -348,10 +348,8 @@ class SweepTailer:
         self.bracket = self._bracket()
         self._refreshed = time.monotonic()
 
-    def _read(self, active: list[int], max_trial: int, now: float) -> _Read:
-        """One tick's reads (reader thread). Changes only the tracker of the tailer's state;
-        the rest is applied on the event loop by :meth:`_apply`."""
-        out = _Read()
+    def _read_points(self, now: float) -> tuple[list[Row], int]:
+        """New points past the cursor (reader thread); moves only the tracker."""
         rows = list(
             MetricPoint.objects.filter(sweep_id=self.sweep_id, id__gt=self.tracker.cursor)
             .order_by("id")
@@ -377,7 +375,12 @@ class SweepTailer:
                 rows = rows[:taken]
             else:
                 rows = []
-        out.rows, out.cursor = rows, self.tracker.cursor
+        return rows, self.tracker.cursor
+
+    def _read(self, active: list[int], max_trial: int, now: float) -> _Read:
+        """The state part of a tick (reader thread): events, rung results, the trials they
+        touched and the sweep row. Applied on the event loop by :meth:`_apply`."""
+        out = _Read()
         out.events = queries.events(self.sweep_id, after=self.event_cursor, limit=500)
         out.results = queries.rung_results(self.sweep_id, after=self.result_cursor)
         touched = {e["trial"] for e in out.events if e["trial"]} | {r["trial"] for r in out.results}
@@ -471,7 +474,12 @@ class SweepTailer:
             ]
             max_trial = max(self.trials, default=0)
             try:
+                # Points first, and out at once: they are what a page waits for.
+                rows, cursor = await _in_thread(_reader, self._read_points, now)
+                if rows:
+                    await self._fan_out(Increment(cursor, rows, {}))
                 read = await _in_thread(_reader, self._read, active, max_trial, now)
+                read.cursor = cursor
             except Exception:
                 # A dropped connection or a restarted database: try again at the next poll.
                 log.warning("tailer of sweep %s could not read", self.sweep_id, exc_info=True)
@@ -482,12 +490,15 @@ class SweepTailer:
                 return
             inc = self._apply(read, now)
             if inc is not None:
-                for stream in list(self.streams):
-                    try:
-                        await stream.push(inc)
-                    except Exception:  # a closing socket; its consumer detaches it
-                        log.debug("could not push to a stream", exc_info=True)
+                await self._fan_out(inc)
             self._maybe_analytics(now)
+
+    async def _fan_out(self, inc: Increment) -> None:
+        for stream in list(self.streams):
+            try:
+                await stream.push(inc)
+            except Exception:  # a closing socket; its consumer detaches it
+                log.debug("could not push to a stream", exc_info=True)
 
     async def _broadcast_gone(self) -> None:
         text = json.dumps({"type": "gone", "sweep": self.sweep_id})

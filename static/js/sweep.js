@@ -75,7 +75,7 @@
   }
 
   function drawChart(chart) {
-    if (!chart.layout) return Promise.resolve();
+    if (!chart.layout || (!chart.full && !chart.appends.size)) return Promise.resolve();
     const keys = Array.from(chart.series.keys()).sort((a, b) => {
       const sa = chart.series.get(a), sb = chart.series.get(b);
       const ma = chart.metrics.indexOf(sa.metric), mb = chart.metrics.indexOf(sb.metric);
@@ -109,24 +109,31 @@
   }
 
   let drawPending = false;
+  let drawing = false;
   let pendingT = null; // [newest, oldest] log time of the points waiting to be drawn
   function scheduleDraw(tmax, tmin) {
     if (tmax) pendingT = pendingT ? [Math.max(pendingT[0], tmax), Math.min(pendingT[1], tmin || tmax)] : [tmax, tmin || tmax];
     if (drawPending) return;
     drawPending = true;
-    requestAnimationFrame(() => {
-      drawPending = false;
-      const t = pendingT;
-      pendingT = null;
-      Promise.all(Object.values(charts).map(drawChart)).then(() => {
-        if (t) {
-          // Report -> drawn latency of the newest and the oldest point drawn (log time
-          // against the clock once Plotly has drawn them).
-          const now = Date.now() / 1000;
-          R.latency.push([now - t[0], now - t[1]]);
-          if (R.latency.length > 10000) R.latency.shift();
-        }
-      });
+    // Draw now when idle (a point should not wait for the next frame); while a draw is
+    // running, increments pile up and go together in the next frame.
+    if (drawing) requestAnimationFrame(flushDraw);
+    else Promise.resolve().then(flushDraw);
+  }
+
+  function flushDraw() {
+    drawPending = false;
+    drawing = true;
+    const t = pendingT;
+    pendingT = null;
+    Promise.all(Object.values(charts).map(drawChart)).finally(() => { drawing = false; }).then(() => {
+      if (t) {
+        // Report -> drawn latency of the newest and the oldest point drawn (log time
+        // against the clock once Plotly has drawn them).
+        const now = Date.now() / 1000;
+        R.latency.push([now - t[0], now - t[1]]);
+        if (R.latency.length > 10000) R.latency.shift();
+      }
     });
   }
 
