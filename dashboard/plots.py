@@ -49,6 +49,13 @@ CHARTS: dict[str, dict[str, Any]] = {
 }  # fmt: skip
 
 
+def wide_positive(values: Iterable[float | None], span: float = 1e3) -> bool:
+    """True when the finite values are all > 0 and spread over more than ``span`` (x to y):
+    then a log axis keeps a diverging trial from flattening every other one."""
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    return bool(finite) and min(finite) > 0 and max(finite) / min(finite) > span
+
+
 def trial_color(number: int) -> str:
     """A stable, well-spread colour per trial number (the page's ``trialColor`` mirrors it)."""
     return f"hsl({(number * GOLDEN_ANGLE) % 360:.1f}, 65%, 45%)"
@@ -193,6 +200,8 @@ def history_figure(
     )
     if key == "time":
         layout["xaxis"]["type"] = "date"
+    if wide_positive(ys):
+        layout["yaxis"]["type"] = "log"
     return {"data": [points, line], "layout": layout}
 
 
@@ -246,6 +255,9 @@ def parallel_figure(
         floor = dim["range"][0]
         dim["values"] = [floor if v is None else v for v in dim["values"]]
     values = [r["value"] for r in rows]
+    if wide_positive(values):
+        values = [math.log10(v) for v in values]
+        metric = f"{metric} (log)"
     dims.append({"label": metric, "values": values})
     trace = {
         "type": "parcoords",
@@ -258,7 +270,7 @@ def parallel_figure(
             "colorbar": {"title": {"text": metric}, "thickness": 10},
         },
     }
-    layout = _layout("Parameters and objective", margin={"l": 60, "r": 60, "t": 60, "b": 30})
+    layout = _layout("Parameters and objective", margin={"l": 60, "r": 60, "t": 80, "b": 30})
     return {"data": [trace], "layout": layout}
 
 

@@ -38,7 +38,20 @@
   }
   const metricChart = {};
 
+  /* Values all > 0 and spread over more than 3 decades (a diverging trial): log y. */
+  function widePositive(chart) {
+    let lo = Infinity, hi = -Infinity;
+    for (const s of chart.series.values()) for (const v of s.y) {
+      if (v === null || !isFinite(v)) continue;
+      if (v <= 0) return false;
+      if (v < lo) lo = v;
+      if (v > hi) hi = v;
+    }
+    return hi / lo > 1e3;
+  }
+
   function initChart(chart, figure) {
+    const first = chart.layout === null;
     chart.layout = figure.layout;
     chart.metrics = figure.layout.meta.metrics;
     chart.templates = figure.layout.meta.templates;
@@ -49,6 +62,10 @@
       if (t.x.length) state.lastStep.set(t.meta.trial, Math.max(state.lastStep.get(t.meta.trial) || 0, t.x[t.x.length - 1]));
     }
     chart.full = true;
+    if (first && widePositive(chart)) {
+      chart.logy = true;
+      chart.panel.querySelector('[data-control="logy"]').checked = true;
+    }
   }
 
   function traceFor(chart, s) {

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from dashboard import plots
 
 TRIALS = {1: {"id": 1, "number": 1}, 2: {"id": 2, "number": 2}}
@@ -125,3 +127,25 @@ def test_sparkline_spans_the_box() -> None:
     xy = [tuple(map(float, p.split(","))) for p in points.split()]
     assert xy[0] == (2.0, 2.0) and xy[-1] == (98.0, 18.0)
     assert plots.sparkline_points([1.0]) == ""
+
+
+def test_a_diverging_trial_switches_history_and_parallel_to_log() -> None:
+    rows = [
+        {"trial": 1, "number": 1, "rung": 0, "budget": 1, "value": 0.5, "time": None, "params": {}},
+        {
+            "trial": 2,
+            "number": 2,
+            "rung": 0,
+            "budget": 1,
+            "value": 8e21,
+            "time": None,
+            "params": {},
+        },
+    ]
+    assert plots.history_figure(rows, mode="min", metric="m")["layout"]["yaxis"]["type"] == "log"
+    [trace] = plots.parallel_figure(rows, {}, metric="m", mode="min")["data"]
+    assert trace["dimensions"][-1]["label"] == "m (log)"
+    assert trace["dimensions"][-1]["values"] == [pytest.approx(-0.30103), pytest.approx(21.90309)]
+    calm = [dict(r, value=v) for r, v in zip(rows, (0.5, 0.7), strict=True)]
+    assert "type" not in plots.history_figure(calm, mode="min", metric="m")["layout"]["yaxis"]
+    assert not plots.wide_positive([0.0, 1e9])  # zero cannot go on a log axis
