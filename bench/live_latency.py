@@ -301,7 +301,9 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             'the draw) and of its newest. "20 pages": 20 more WebSocket clients watch the '
             "same sweep (one shared tailer serves them all), recording at receipt. "
             f"Machine: {platform.node()} ({os.cpu_count()} cores, shared with other work), "
-            "server, browser, clients and reporter all on it.",
+            "server, browser, clients and reporter all on it. "
+            + f"Load average before it started: {LOAD_BEFORE[0]:.1f} (other work on the same cores "
+            "inflates every number).",
             "",
             markdown_table(
                 [
@@ -326,7 +328,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     )
 
 
+LOAD_BEFORE = [0.0]
+
+
 def main() -> None:
+    LOAD_BEFORE[0] = os.getloadavg()[0]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--step-ms", type=float, default=10.0)

@@ -130,7 +130,7 @@ def breakdown(sweep_id: int) -> dict[str, float]:
     timed("curve figures", plots.chart_figures, data["series"], {t["id"]: t for t in trials})
     summary = queries.summarize(sweep, trials)
     timed("analysis panels", analytics.panels, summary, trials, results)
-    timed("whole snapshot", tailer.page_snapshot, sweep)
+    timed("whole snapshot again (curves now cached)", tailer.page_snapshot, sweep)
     return out
 
 
@@ -238,18 +238,21 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             "after clearing the cache of thinned curves, i.e. every trial aggregated again; "
             f"warm: the median of {args.repeats} requests. "
             f"Goal: <= {GOAL_SECONDS:g} s and <= 2 MB sent. Machine: {platform.node()} "
-            f"({os.cpu_count()} cores, shared), Python {platform.python_version()}.",
+            f"({os.cpu_count()} cores, shared), Python {platform.python_version()}. "
+            + f"Load average before it started: {LOAD_BEFORE[0]:.1f} (other work on the same cores "
+            "inflates every number).",
             "",
             markdown_table(
                 [
                     "database",
                     "points",
-                    "first ms",
-                    "next ms (median)",
+                    "cold process ms",
+                    "cold cache ms",
+                    "warm ms (median)",
                     "MB sent (gzip)",
                     "MB uncompressed",
-                    "meets goal",
-                ],  # fmt: skip
+                    "meets goal (cold cache, warm, bytes)",
+                ],
                 rows,
             ),
             "",
@@ -268,7 +271,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     )
 
 
+LOAD_BEFORE = [0.0]
+
+
 def main() -> None:
+    LOAD_BEFORE[0] = os.getloadavg()[0]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=1000)
     parser.add_argument("--steps", type=int, default=1000)

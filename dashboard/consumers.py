@@ -9,6 +9,7 @@ in :mod:`dashboard.asgi`.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -73,8 +74,6 @@ class SweepConsumer(AsyncWebsocketConsumer):
         await self.send_json(reply)
 
     async def send_json(self, content: dict[str, Any]) -> None:
-        import json
-
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
 
     async def sweep_nudge(self, event: dict[str, Any]) -> None:

@@ -26,6 +26,17 @@
     return c;
   }
 
+  function wide(values) {
+    let lo = Infinity, hi = -Infinity;
+    for (const v of values) {
+      if (v === null || !isFinite(v)) continue;
+      if (v <= 0) return false;
+      lo = Math.min(lo, v);
+      hi = Math.max(hi, v);
+    }
+    return hi / lo > 1e3;
+  }
+
   function draw(metric) {
     const c = charts.get(metric);
     const perEpoch = metric.startsWith("val_");
@@ -36,6 +47,8 @@
     }], {
       template: "plotly_white", title: {text: metric, x: 0.01, font: {size: 13}},
       margin: {l: 56, r: 16, t: 32, b: 36}, xaxis: {title: {text: "step"}}, uirevision: "keep",
+      // A diverging trial spans dozens of decades: a log axis keeps the rest readable.
+      yaxis: {type: wide(c.y) ? "log" : "linear"},
     }, {responsive: true, displaylogo: false});
   }
 
@@ -45,9 +58,23 @@
     c.y = s.value.slice();
   }
   for (const metric of charts.keys()) draw(metric);
+  let lastStep = trial.step || 0;
+  for (const c of charts.values()) if (c.x.length) lastStep = Math.max(lastStep, c.x[c.x.length - 1]);
+  document.getElementById("f-step").textContent = lastStep;
+
+  const ACTIONS = {
+    kill: (t) => R.ACTIVE.has(t.status),
+    pause: (t) => ["pending", "running", "waiting"].includes(t.status),
+    resume: (t) => t.status === "paused",
+    promote: (t) => ["waiting", "stopped"].includes(t.status),
+    extend: (t) => t.status === "completed",
+  };
 
   function renderTrial(t) {
     trial = t;
+    document.querySelectorAll("#trial-controls button[data-action]").forEach((btn) => {
+      btn.hidden = !ACTIONS[btn.dataset.action](t);
+    });
     const st = document.getElementById("trial-status");
     st.textContent = t.status;
     st.className = "status status-" + t.status;
@@ -82,6 +109,7 @@
     if (touched.size && msg.tmax) R.latency.push([Date.now() / 1000 - msg.tmax, Date.now() / 1000 - msg.tmin]);
   }
 
+  renderTrial(trial);
   const socket = R.connect({sweep: SWEEP, trial: TRIAL, cursor: snapshot.cursor, onMessage});
 
   document.querySelectorAll("#trial-controls button[data-action]").forEach((btn) => btn.addEventListener("click", () => {

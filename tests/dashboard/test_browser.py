@@ -210,6 +210,31 @@ class TestLivePage(BrowserCase):
         self.wait(lambda: error.text_content(), 5, "the field error")
         assert not Trial.objects.filter(sweep=sweep).exists()
 
+    def test_trial_page_live_curves_actions_and_events(self) -> None:
+        from sweeps.services import record_event
+
+        sweep = make_sweep(self.user)
+        trial = make_trial(sweep, 1, status="running", worker="w1")
+        record_event(sweep, "segment_started", "trial 1 rung 0 on w1", trial=trial)
+        add_points(trial, "val_acc", [10, 20], [0.5, 0.6])
+        response = self.page.goto(f"{self.live_server_url}/sweeps/{sweep.pk}/trials/1/")
+        assert response is not None and response.status == 200
+        self.page.wait_for_function("document.getElementById('live').textContent === 'live'")
+        visible = self.page.eval_on_selector_all(
+            "#trial-controls button", "els => els.filter(e => !e.hidden).map(e => e.dataset.action)"
+        )
+        assert visible == ["kill", "pause"]
+        add_points(trial, "train_loss", range(5), [1.0] * 5)
+        self.page.wait_for_selector("#metric-train_loss .main-svg", timeout=5000)
+        self.page.locator('#trial-controls button[data-action="kill"]').click()
+        self.page.wait_for_selector('#trial-page[data-status="killed"]', timeout=5000)
+        # Events: the page's own rows are not repeated by the socket, the kill is added.
+        self.wait(lambda: self.page.locator("#trial-events tbody tr").count() == 2, 5, "2 events")
+        kinds = self.page.eval_on_selector_all(
+            "#trial-events tbody tr td:nth-child(3)", "els => els.map(e => e.textContent)"
+        )
+        assert kinds == ["segment_started", "killed"]
+
     def test_foreign_origin_and_anonymous_sockets_are_refused(self) -> None:
         from websockets.exceptions import InvalidStatus
         from websockets.sync.client import connect
