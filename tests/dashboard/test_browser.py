@@ -400,6 +400,15 @@ def _isolate_broker(private: Path) -> tuple[dict[str, str], Callable[[], None]]:
 
 
 def _drop_pool(app: Any) -> None:
+    """Forget every broker connection, so the next send uses the broker now configured.
+
+    The producer pool (and kombu's global pools behind it) must go too: they would keep
+    handing out connections of the pool closed here ("Acquire on closed pool").
+    """
+    from kombu import pools
+
     if app._pool is not None:
         app._pool.force_close_all()
         app._pool = None
+    app.amqp._producer_pool = None
+    pools.reset()
