@@ -127,23 +127,32 @@
 
   let drawPending = false;
   let drawing = false;
+  let lastDrawEnd = 0;
+  let lastDrawCost = 0;
   let pendingT = null; // [newest, oldest] log time of the points waiting to be drawn
   function scheduleDraw(tmax, tmin) {
     if (tmax) pendingT = pendingT ? [Math.max(pendingT[0], tmax), Math.min(pendingT[1], tmin || tmax)] : [tmax, tmin || tmax];
     if (drawPending) return;
     drawPending = true;
-    // Draw now when idle (a point should not wait for the next frame); while a draw is
-    // running, increments pile up and go together in the next frame.
-    if (drawing) requestAnimationFrame(flushDraw);
-    else Promise.resolve().then(flushDraw);
+    // Draw at once when the page has been idle for a while (a point should not wait for
+    // the next frame); when increments come faster than drawing takes, gather them and
+    // draw once per frame, so a busy page never falls behind.
+    const idle = !drawing && performance.now() - lastDrawEnd > 2 * lastDrawCost + 4;
+    if (idle) Promise.resolve().then(flushDraw);
+    else requestAnimationFrame(flushDraw);
   }
 
   function flushDraw() {
     drawPending = false;
     drawing = true;
+    const started = performance.now();
     const t = pendingT;
     pendingT = null;
-    Promise.all(Object.values(charts).map(drawChart)).finally(() => { drawing = false; }).then(() => {
+    Promise.all(Object.values(charts).map(drawChart)).finally(() => {
+      drawing = false;
+      lastDrawEnd = performance.now();
+      lastDrawCost = lastDrawEnd - started;
+    }).then(() => {
       if (t) {
         // Report -> drawn latency of the newest and the oldest point drawn (log time
         // against the clock once Plotly has drawn them).
