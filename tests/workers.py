@@ -60,10 +60,10 @@ def test_database_env() -> dict[str, str]:
 
 @pytest.fixture
 def worker(transactional_db: None, tmp_path: Path, settings: Any) -> Iterator[Worker]:
-    settings.RUNGS_LEASE_SECONDS = 3.0
+    settings.RUNGS_LEASE_SECONDS = 5.0
     env = test_database_env()
     env.update(
-        RUNGS_LEASE_SECONDS="3",
+        RUNGS_LEASE_SECONDS="5",
         RUNGS_HEARTBEAT_SECONDS="0.5",
         RUNGS_CHECKPOINT_DIR=str(tmp_path / "ckpt"),
     )

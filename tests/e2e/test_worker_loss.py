@@ -6,6 +6,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
+from django.db.models import F
 
 from sweeps import services
 from sweeps.models import MetricPoint, RungResult, Trial
@@ -18,7 +19,7 @@ def test_sigkilled_worker_is_recovered(worker: Worker, user: Any) -> None:
     spec = {
         "name": "survives a lost worker",
         "trainer": "synthetic",
-        "trainer_args": {"steps_per_epoch": 20, "step_sleep": 0.01},
+        "trainer_args": {"steps_per_epoch": 50, "step_sleep": 0.01},
         "scheduler": {"name": "sha", "min_resource": 1, "max_resource": 9, "eta": 3},
         "sampler": {"name": "random"},
         "max_trials": 9,
@@ -28,17 +29,17 @@ def test_sigkilled_worker_is_recovered(worker: Worker, user: Any) -> None:
     sweep = services.create_sweep(spec, user)
 
     def mid_segment() -> Trial | None:
-        # A trial that has a checkpoint and is training past it: kill the worker there.
-        return (
-            Trial.objects.filter(sweep=sweep, status="running", step__gt=0)
-            .exclude(worker="")
-            .filter(resource_done__lt=1.5)
-            .first()
+        # A trial training past its last recorded checkpoint, with an epoch still to go
+        # (so the segment cannot end before the kill lands): kill the worker there.
+        candidates = Trial.objects.filter(
+            sweep=sweep, status="running", step__gt=0, resource_done__lt=F("budget") - 1
         )
+        for trial in candidates.exclude(worker=""):
+            if MetricPoint.objects.filter(trial=trial, step__gt=trial.step).exists():
+                return trial
+        return None
 
-    victim = wait_for(mid_segment, 120, "a segment past its first checkpoint", worker)
-    wait_for(lambda: MetricPoint.objects.filter(trial=victim, step__gt=victim.step).exists(), 30,
-             "points after the checkpoint", worker)  # fmt: skip
+    victim = wait_for(mid_segment, 120, "a segment past its last checkpoint", worker)
     worker.kill()
     worker.start()
 
