@@ -217,7 +217,9 @@ def pause_trial(trial_id: int, user: Any = None) -> Trial:
 def resume_trial(trial_id: int, user: Any = None) -> Trial:
     """Continue a paused trial from its checkpoint (or, if its rung was done, await a decision)."""
     trial = _locked_trial(trial_id)
-    if trial.status == TrialStatus.PAUSED and trial.worker:
+    if trial.status != TrialStatus.PAUSED:
+        raise Conflict(f"trial {trial.number} is {trial.status}; only a paused trial can be resumed")
+    if trial.worker:
         raise Conflict(
             f"trial {trial.number} is still saving its checkpoint; resume it in a moment"
         )
