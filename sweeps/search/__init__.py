@@ -46,15 +46,18 @@ rung in the trial's ``manual_promotions``.
 from __future__ import annotations
 
 from sweeps.search.decisions import (
+    ACTIVE,
     COMPLETED,
     DIVERGED,
     FAILED,
+    FINISHED,
     KILLED,
     PAUSED,
     PENDING,
     RUNNING,
     STATUSES,
     STOPPED,
+    TERMINAL,
     WAITING,
     Complete,
     Decision,
@@ -99,15 +102,18 @@ from sweeps.search.schedulers import (
 from sweeps.search.space import Parameter, Space, SpaceError, check_grid, parse_space
 
 __all__ = [
+    "ACTIVE",
     "COMPLETED",
     "DIVERGED",
     "FAILED",
+    "FINISHED",
     "KILLED",
     "PAUSED",
     "PENDING",
     "RUNNING",
     "STATUSES",
     "STOPPED",
+    "TERMINAL",
     "WAITING",
     "AshaScheduler",
     "BayesSampler",

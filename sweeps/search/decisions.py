@@ -95,11 +95,15 @@ class TrialSnapshot:
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
-            raise ValueError(f"trial {self.id}: status must be one of {list(STATUSES)}, got {self.status!r}")
+            raise ValueError(
+                f"trial {self.id}: status must be one of {list(STATUSES)}, got {self.status!r}"
+            )
         if self.rung < 0 or self.bracket < 0:
             raise ValueError(f"trial {self.id}: rung and bracket must be >= 0")
         object.__setattr__(self, "params", _frozen_map(self.params))
-        object.__setattr__(self, "results", _frozen_map({int(k): float(v) for k, v in self.results.items()}))
+        object.__setattr__(
+            self, "results", _frozen_map({int(k): float(v) for k, v in self.results.items()})
+        )
         object.__setattr__(self, "manual_promotions", frozenset(self.manual_promotions))
 
     def result(self, rung: int) -> float | None:
@@ -145,7 +149,9 @@ class SweepSnapshot:
         if len(set(ids)) != len(ids):
             raise ValueError("trial ids must be unique within a snapshot")
         object.__setattr__(self, "trials", tuple(sorted(self.trials, key=lambda t: t.id)))
-        object.__setattr__(self, "queued_configs", tuple(_frozen_map(c) for c in self.queued_configs))
+        object.__setattr__(
+            self, "queued_configs", tuple(_frozen_map(c) for c in self.queued_configs)
+        )
 
     def trial(self, trial_id: int) -> TrialSnapshot:
         for t in self.trials:

@@ -25,7 +25,15 @@ from skopt.space import Categorical, Dimension, Integer, Real
 
 from sweeps.search.space import CATEGORICAL, INT, Parameter, Space, SpaceError, Value
 
-__all__ = ["SkoptEncoder", "choice_index", "from_unit", "param_from_unit", "grid_value", "quantise", "validate_config"]
+__all__ = [
+    "SkoptEncoder",
+    "choice_index",
+    "from_unit",
+    "param_from_unit",
+    "grid_value",
+    "quantise",
+    "validate_config",
+]
 
 
 def choice_index(param: Parameter, value: Any) -> int:
@@ -39,9 +47,15 @@ def choice_index(param: Parameter, value: Any) -> int:
             return i
     for i, choice in enumerate(param.choices):
         # A JSON round trip turns 2.0 into 2: accept numerically equal numbers as a fallback.
-        if not isinstance(choice, bool | str) and not isinstance(value, bool | str) and choice == value:
+        if (
+            not isinstance(choice, bool | str)
+            and not isinstance(value, bool | str)
+            and choice == value
+        ):
             return i
-    raise ValueError(f"{value!r} is not one of the choices of {param.name!r}: {list(param.choices)}")
+    raise ValueError(
+        f"{value!r} is not one of the choices of {param.name!r}: {list(param.choices)}"
+    )
 
 
 def grid_value(param: Parameter, i: int) -> float:
@@ -98,7 +112,9 @@ def from_unit(space: Space, u: Sequence[float]) -> dict[str, Value]:
     Inactive conditional parameters are omitted.
     """
     if len(u) != len(space.parameters):
-        raise ValueError(f"need one coordinate per parameter ({len(space.parameters)}), got {len(u)}")
+        raise ValueError(
+            f"need one coordinate per parameter ({len(space.parameters)}), got {len(u)}"
+        )
     config = {p.name: param_from_unit(p, x) for p, x in zip(space.parameters, u, strict=True)}
     return space.active_config(config)
 
@@ -210,13 +226,19 @@ def validate_config(space: Space, config: Any) -> dict[str, Value]:
                 errors[path] = f"must be one of {list(p.choices)}, got {value!r}"
             continue
         assert p.low is not None and p.high is not None
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not math.isfinite(value)
+        ):
             errors[path] = f"must be a finite number, got {value!r}"
         elif p.kind == INT and float(value) != int(value):
             errors[path] = f"must be a whole number, got {value!r}"
         elif not p.low <= value <= p.high:
             errors[path] = f"must be between {p.low!r} and {p.high!r}, got {value!r}"
-        elif p.step is not None and abs(float(quantise(p, float(value))) - value) > 1e-9 * max(1.0, abs(value)):
+        elif p.step is not None and abs(float(quantise(p, float(value))) - value) > 1e-9 * max(
+            1.0, abs(value)
+        ):
             errors[path] = f"must be low + k * step ({p.low!r} + k * {p.step!r}), got {value!r}"
         else:
             out[p.name] = int(value) if p.kind == INT else float(value)

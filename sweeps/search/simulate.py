@@ -9,6 +9,7 @@ from its checkpoint, so it only trains the difference between the two rungs' bud
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -53,9 +54,24 @@ class SimTrial:
     manual_promotions: set[int] = field(default_factory=set)
     trained: float = 0.0  # resource units trained so far (the checkpoint)
     paused_from: str = ""
+    _frozen: tuple[tuple[Any, ...], TrialSnapshot] | None = field(
+        default=None, repr=False, compare=False
+    )
 
     def snapshot(self) -> TrialSnapshot:
-        return TrialSnapshot(
+        # Rebuilding every row's snapshot on every decision made long simulations
+        # quadratic; results only grow, so this key says whether anything changed.
+        key = (
+            self.status,
+            self.bracket,
+            self.rung,
+            len(self.results),
+            len(self.manual_promotions),
+            self.manual,
+        )
+        if self._frozen is not None and self._frozen[0] == key:
+            return self._frozen[1]
+        snap = TrialSnapshot(
             self.id,
             self.params,
             self.status,
@@ -65,6 +81,12 @@ class SimTrial:
             frozenset(self.manual_promotions),
             self.manual,
         )
+        self._frozen = (key, snap)
+        return snap
+
+    def finite(self) -> bool:
+        """Whether the result at the current rung exists and is a finite number."""
+        return self.rung in self.results and math.isfinite(self.results[self.rung])
 
 
 class Simulator:
@@ -108,7 +130,9 @@ class Simulator:
             self.decisions.append(d)
             if isinstance(d, Start):
                 tid = len(self.trials) + 1
-                self.trials[tid] = SimTrial(tid, dict(d.params), RUNNING, d.bracket, d.rung, d.budget, d.manual)
+                self.trials[tid] = SimTrial(
+                    tid, dict(d.params), RUNNING, d.bracket, d.rung, d.budget, d.manual
+                )
                 if d.manual:
                     self.queued.pop(0)
             elif isinstance(d, Promote):
@@ -173,7 +197,9 @@ class Simulator:
     def resume(self, trial_id: int) -> None:
         t = self.trials[trial_id]
         # Back where it was: a trial paused mid-rung is queued to finish that rung.
-        t.status = WAITING if t.rung in t.results else PENDING if t.paused_from == PENDING else RUNNING
+        t.status = (
+            WAITING if t.rung in t.results else PENDING if t.paused_from == PENDING else RUNNING
+        )
 
     def promote_by_hand(self, trial_id: int) -> Promote:
         decision = self.scheduler.manual_promotion(self.trials[trial_id].snapshot())

@@ -11,7 +11,11 @@ from sweeps.search import Space, TrialSnapshot, parse_space
 
 # Fast, deterministic property runs: the whole tests/search suite must stay well under 60 s.
 settings.register_profile(
-    "search", max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+    "search",
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow],
 )
 settings.load_profile("search")
 
@@ -22,8 +26,17 @@ MIXED_SPEC: dict[str, Any] = {
     "width": {"type": "int", "low": 8, "high": 512, "log": True},
     "batch": {"type": "int", "low": 16, "high": 128, "step": 16},
     "opt": {"type": "categorical", "choices": ["adam", "sgd", 1, True]},
-    "momentum": {"type": "float", "low": 0.0, "high": 0.99, "condition": {"parent": "opt", "values": ["sgd"]}},
-    "nesterov": {"type": "categorical", "choices": [False, True], "condition": {"parent": "opt", "values": ["sgd"]}},
+    "momentum": {
+        "type": "float",
+        "low": 0.0,
+        "high": 0.99,
+        "condition": {"parent": "opt", "values": ["sgd"]},
+    },
+    "nesterov": {
+        "type": "categorical",
+        "choices": [False, True],
+        "condition": {"parent": "opt", "values": ["sgd"]},
+    },
 }
 
 
@@ -52,6 +65,10 @@ def grid_space() -> Space:
     )
 
 
-def trial(tid: int, status: str, rung: int = 0, results: dict[int, float] | None = None, **kw: Any) -> TrialSnapshot:
+def trial(
+    tid: int, status: str, rung: int = 0, results: dict[int, float] | None = None, **kw: Any
+) -> TrialSnapshot:
     """A trial snapshot with short defaults."""
-    return TrialSnapshot(tid, kw.pop("params", {"x": tid / 100}), status, rung=rung, results=results or {}, **kw)
+    return TrialSnapshot(
+        tid, kw.pop("params", {"x": tid / 100}), status, rung=rung, results=results or {}, **kw
+    )

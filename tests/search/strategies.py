@@ -54,7 +54,9 @@ def spaces(draw: st.DrawFn, max_params: int = 5) -> Space:
         parents = [n for n, s in specs.items() if s["type"] == "categorical"]
         if parents and draw(st.booleans()):
             parent = draw(st.sampled_from(parents))
-            values = draw(st.lists(st.sampled_from(specs[parent]["choices"]), min_size=1, max_size=2))
+            values = draw(
+                st.lists(st.sampled_from(specs[parent]["choices"]), min_size=1, max_size=2)
+            )
             spec["condition"] = {"parent": parent, "values": values}
         specs[f"p{i}"] = spec
     return parse_space(specs)

@@ -39,7 +39,10 @@ def assert_valid(space: Space, config: dict[str, Any]) -> None:
 
 @given(spaces(), st.lists(st.floats(0, 1), min_size=8, max_size=8))
 def test_unit_cube_configs_are_typed_and_in_bounds(space: Space, u: list[float]) -> None:
-    assert_valid(space, from_unit(space, u[: len(space.parameters)] + [0.5] * (len(space.parameters) - len(u))))
+    assert_valid(
+        space,
+        from_unit(space, u[: len(space.parameters)] + [0.5] * (len(space.parameters) - len(u))),
+    )
 
 
 @given(spaces(), st.integers(0, 2**31 - 1))
@@ -122,7 +125,15 @@ def test_validate_config_accepts_a_good_config_and_types_it(mixed_space: Space) 
 def test_validate_config_names_the_field_and_the_rule(
     mixed_space: Space, change: dict[str, Any], field: str, rule: str
 ) -> None:
-    config = {"lr": 0.01, "dropout": 0.2, "layers": 3, "width": 64, "batch": 48, "opt": "adam", **change}
+    config = {
+        "lr": 0.01,
+        "dropout": 0.2,
+        "layers": 3,
+        "width": 64,
+        "batch": 48,
+        "opt": "adam",
+        **change,
+    }
     with pytest.raises(SpaceError) as exc:
         validate_config(mixed_space, config)
     assert rule in exc.value.errors[field]
@@ -130,5 +141,8 @@ def test_validate_config_names_the_field_and_the_rule(
 
 def test_validate_config_requires_active_parameters(mixed_space: Space) -> None:
     with pytest.raises(SpaceError) as exc:
-        validate_config(mixed_space, {"lr": 0.01, "dropout": 0.2, "layers": 3, "width": 64, "batch": 48, "opt": "sgd"})
+        validate_config(
+            mixed_space,
+            {"lr": 0.01, "dropout": 0.2, "layers": 3, "width": 64, "batch": 48, "opt": "sgd"},
+        )
     assert exc.value.errors == {"params.momentum": "is required", "params.nesterov": "is required"}

@@ -33,7 +33,9 @@ Factory = Callable[[Space, int], Sampler]
 
 def _bayes(estimator: str, acq: str) -> Factory:
     def make(space: Space, seed: int) -> Sampler:
-        return BayesSampler(space, seed, base_estimator=estimator, acq_func=acq, n_initial_points=4, candidates=200)
+        return BayesSampler(
+            space, seed, base_estimator=estimator, acq_func=acq, n_initial_points=4, candidates=200
+        )
 
     return make
 
@@ -75,7 +77,9 @@ def space(make_sampler: Factory, mixed_space: Space, grid_space: Space) -> Space
 
 
 def objective(config: dict[str, Any]) -> float:
-    return sum(float(v) if isinstance(v, int | float) else len(str(v)) for v in config.values()) % 7.0
+    return (
+        sum(float(v) if isinstance(v, int | float) else len(str(v)) for v in config.values()) % 7.0
+    )
 
 
 def play(sampler: Sampler, rounds: int = 3, batch: int = 3) -> History:
@@ -107,7 +111,9 @@ def test_same_seed_and_history_give_the_same_proposals(make_sampler: Factory, sp
     assert a == b
 
 
-def test_a_rebuilt_sampler_proposes_what_a_long_lived_one_does(make_sampler: Factory, space: Space) -> None:
+def test_a_rebuilt_sampler_proposes_what_a_long_lived_one_does(
+    make_sampler: Factory, space: Space
+) -> None:
     history = played(make_sampler, space, 1)
     used = make_sampler(space, 1)
     used.propose(History(history.observations[:6], (), 6), 2)  # warms whatever it caches
@@ -152,5 +158,7 @@ def test_grid_visits_every_distinct_point_once_then_stops(grid_space: Space) -> 
     # 3 dropout x 3 layers x (adam + sgd x 2 momentum) = 27 distinct active configs
     assert len(everything) == sampler.capacity() == 27
     assert len({repr(sorted(p.params.items())) for p in everything}) == 27
-    assert sampler.exhausted(History(n_proposed=27)) and not sampler.exhausted(History(n_proposed=26))
+    assert sampler.exhausted(History(n_proposed=27)) and not sampler.exhausted(
+        History(n_proposed=26)
+    )
     assert sampler.propose(History(n_proposed=27), 3) == []

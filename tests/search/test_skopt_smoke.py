@@ -15,7 +15,12 @@ from sweeps.search import BayesSampler, History, Observation, parse_space
 def test_gp_fit_and_ask_work_with_this_numpy() -> None:
     dims = [Real(1e-4, 1e-1, prior="log-uniform"), Integer(1, 8), Categorical(["a", "b"])]
     opt = Optimizer(
-        dims, "GP", acq_func="EI", n_initial_points=4, random_state=0, acq_optimizer_kwargs={"n_points": 300}
+        dims,
+        "GP",
+        acq_func="EI",
+        n_initial_points=4,
+        random_state=0,
+        acq_optimizer_kwargs={"n_points": 300},
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -31,9 +36,13 @@ def test_gp_fit_and_ask_work_with_this_numpy() -> None:
 def test_every_surrogate_fits_proposes_and_explains(estimator: str) -> None:
     # GBRT goes through our repaired subclass: skopt 0.10.2's own one is not a regressor for
     # scikit-learn >= 1.6 and calls np.in1d, gone in numpy 2.4.
-    space = parse_space({"x": {"type": "float", "low": 0, "high": 1}, "n": {"type": "int", "low": 1, "high": 5}})
+    space = parse_space(
+        {"x": {"type": "float", "low": 0, "high": 1}, "n": {"type": "int", "low": 1, "high": 5}}
+    )
     sampler = BayesSampler(space, 0, base_estimator=estimator, acq_func="EI", n_initial_points=5)
-    obs = tuple(Observation({"x": i / 8, "n": 1 + i % 5}, (i / 8 - 0.3) ** 2, 0, i) for i in range(8))
+    obs = tuple(
+        Observation({"x": i / 8, "n": 1 + i % 5}, (i / 8 - 0.3) ** 2, 0, i) for i in range(8)
+    )
     history = History(obs, (), 8)
     (proposal,) = sampler.propose(history, 1)
     assert proposal.source == "bayes"

@@ -67,7 +67,11 @@ _KEYS = {
     "sobol": {"name"},
     "bayes": {"name", "base_estimator", "acq_func", "n_initial_points"},
 }
-_BAYES_DEFAULTS: dict[str, Any] = {"base_estimator": "GP", "acq_func": "gp_hedge", "n_initial_points": 10}
+_BAYES_DEFAULTS: dict[str, Any] = {
+    "base_estimator": "GP",
+    "acq_func": "gp_hedge",
+    "n_initial_points": 10,
+}
 
 
 def validate_sampler_config(
@@ -85,14 +89,20 @@ def validate_sampler_config(
         raise SpaceError({"sampler.name": f"must be one of {list(SAMPLERS)}, got {name!r}"})
     errors: dict[str, str] = {}
     for key in sorted(set(config) - _KEYS[name]):
-        errors[f"sampler.{key}"] = f"is not a setting of the {name} sampler; allowed: {sorted(_KEYS[name])}"
+        errors[f"sampler.{key}"] = (
+            f"is not a setting of the {name} sampler; allowed: {sorted(_KEYS[name])}"
+        )
     out: dict[str, Any] = {"name": name}
     if name == "bayes":
         out.update({k: config.get(k, v) for k, v in _BAYES_DEFAULTS.items()})
         if out["base_estimator"] not in BASE_ESTIMATORS:
-            errors["sampler.base_estimator"] = f"must be one of {list(BASE_ESTIMATORS)}, got {out['base_estimator']!r}"
+            errors["sampler.base_estimator"] = (
+                f"must be one of {list(BASE_ESTIMATORS)}, got {out['base_estimator']!r}"
+            )
         if out["acq_func"] not in ACQ_FUNCS:
-            errors["sampler.acq_func"] = f"must be one of {list(ACQ_FUNCS)}, got {out['acq_func']!r}"
+            errors["sampler.acq_func"] = (
+                f"must be one of {list(ACQ_FUNCS)}, got {out['acq_func']!r}"
+            )
         n = out["n_initial_points"]
         if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= 10_000:
             errors["sampler.n_initial_points"] = f"must be an integer from 2 to 10000, got {n!r}"
@@ -103,12 +113,16 @@ def validate_sampler_config(
     return out
 
 
-def build_sampler(config: Mapping[str, Any], space: Space, seed: int, grid_cap: int | None = None) -> Sampler:
+def build_sampler(
+    config: Mapping[str, Any], space: Space, seed: int, grid_cap: int | None = None
+) -> Sampler:
     """The sampler a (validated) config names, seeded with ``seed``."""
     cfg = validate_sampler_config(config, space, grid_cap)
     name = cfg["name"]
     if name == "grid":
-        return GridSampler(space, seed, grid_cap=grid_cap if grid_cap is not None else DEFAULT_GRID_CAP)
+        return GridSampler(
+            space, seed, grid_cap=grid_cap if grid_cap is not None else DEFAULT_GRID_CAP
+        )
     if name == "random":
         return RandomSampler(space, seed)
     if name == "sobol":

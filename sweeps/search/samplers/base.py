@@ -18,7 +18,16 @@ from typing import Any
 from sweeps.search.decisions import PENDING, RUNNING, SweepSnapshot
 from sweeps.search.space import Space, Value
 
-__all__ = ["History", "Observation", "Proposal", "Sampler", "fingerprint", "history_from_snapshot"]
+__all__ = [
+    "History",
+    "Observation",
+    "Pending",
+    "Proposal",
+    "Sampler",
+    "config_key",
+    "fingerprint",
+    "history_from_snapshot",
+]
 
 
 @dataclass(frozen=True)
@@ -32,22 +41,45 @@ class Observation:
 
 
 @dataclass(frozen=True)
+class Pending:
+    """A config being evaluated now (no result yet) at ``rung``."""
+
+    params: Mapping[str, Any]
+    rung: int = 0
+    trial_id: int = 0
+
+
+@dataclass(frozen=True)
 class History:
     """What a sampler may know about a sweep.
 
-    ``pending``: configs being evaluated now (no result yet), so batch proposals keep away
-    from them. ``n_proposed``: how many configs this sampler has already proposed in the
-    sweep (the sampler-made trials); index-based samplers continue their sequence from it.
+    ``pending``: configs being evaluated now, so parallel proposals keep away from them.
+    ``tried``: every config the sweep already has (any status, killed ones too), so a
+    sampler never proposes one again. ``n_proposed``: how many configs this sampler has
+    already proposed in the sweep; index-based samplers continue their sequence from it.
     """
 
     observations: tuple[Observation, ...] = ()
-    pending: tuple[Mapping[str, Any], ...] = ()
+    pending: tuple[Pending, ...] = ()
     n_proposed: int = 0
+    tried: tuple[Mapping[str, Any], ...] = ()
 
     def finite(self, rung: int | None = None) -> list[Observation]:
         return [
-            o for o in self.observations if math.isfinite(o.value) and (rung is None or o.rung == rung)
+            o
+            for o in self.observations
+            if math.isfinite(o.value) and (rung is None or o.rung == rung)
         ]
+
+    def with_pending(self, more: Iterable[Pending]) -> History:
+        """This history with more configs under evaluation (started in the same decision)."""
+        extra = tuple(more)
+        return History(
+            self.observations,
+            self.pending + extra,
+            self.n_proposed,
+            self.tried + tuple(p.params for p in extra),
+        )
 
 
 @dataclass(frozen=True)
@@ -66,9 +98,12 @@ def history_from_snapshot(snapshot: SweepSnapshot) -> History:
         for rung, value in sorted(t.results.items())
     )
     pending = tuple(
-        t.params for t in snapshot.trials if t.status in (PENDING, RUNNING) and not t.has_current_result
+        Pending(t.params, t.rung, t.id)
+        for t in snapshot.trials
+        if t.status in (PENDING, RUNNING) and not t.has_current_result
     )
-    return History(observations, pending, sum(1 for t in snapshot.trials if not t.manual))
+    n_proposed = sum(1 for t in snapshot.trials if not t.manual)
+    return History(observations, pending, n_proposed, tuple(t.params for t in snapshot.trials))
 
 
 def _canonical(value: Any) -> Any:
@@ -79,6 +114,12 @@ def _canonical(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
     return value
+
+
+def config_key(params: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
+    """A hashable identity for a config (``1`` and ``True`` stay different)."""
+    # Keys are unique strings, so sorting never compares values of different types.
+    return tuple(sorted((k, type(v).__name__, v) for k, v in params.items()))
 
 
 def fingerprint(items: Iterable[Any]) -> str:

@@ -8,29 +8,39 @@ How a proposal is made, every time from the history alone:
 1. **Which results** (BOHB-style): the model is fitted on the highest rung that has at least
    ``n_initial_points`` finite results; lower rungs are only used until a higher one has
    enough. Until any rung has enough, configs come from a scrambled Sobol sequence
-   (``source="bayes-initial"``). NaN / inf results are given the worst finite value seen
-   at that rung, so the model learns to avoid them.
-2. **GP hyperparameters** (kernel length scales, noise) are fitted on the first ``m``
-   results of that rung in trial order, where ``m`` only moves up when the rung has grown by
-   ``refit_growth`` (25 %) since: the marginal-likelihood search is what costs seconds
-   (≈2 s at 200 results here), and it is a pure function of those ``m`` results, so it is
-   cached by their fingerprint without breaking determinism. The GP is then conditioned on
-   *all* results of the rung with those hyperparameters fixed (a Cholesky, milliseconds).
-3. **Batch proposals** for several free workers use skopt's constant liar
-   (``ask(n_points, strategy="cl_min")``), and configs still being evaluated are told to the
-   optimizer as lies too, so parallel proposals spread out instead of piling up.
+   (``source="bayes-initial"``). NaN / inf results get the worst finite value seen at that
+   rung, so the model learns to avoid them.
+2. **A fit** is keyed by the fingerprint of what it is made from: that rung's results, and
+   the *new* configs running at that rung (FIFO's other workers, a bracket that starts
+   there), which are told to the optimizer as constant lies (``liar``, the mean result by
+   default) so proposals keep away from them. Trials promoted into the rung are not lied
+   about: they were picked for their good results below, and a lie would push the search
+   away from the best region.
+3. **GP hyperparameters** (length scales, noise) are the costly part (≈2 s at 200 results
+   here). They are fitted on the first ``m`` results of the rung in trial order, where
+   ``m`` moves up only when the rung has grown by ``refit_growth`` (10 %), so they are a pure
+   function of those ``m`` results and cached by their fingerprint; the GP is then
+   conditioned on *all* results with them fixed (a Cholesky: milliseconds).
+4. **Proposals** are the fit's constant-liar sequence: the acquisition optimum (polished
+   with L-BFGS for the GP), then, after telling the optimizer each previous point scored the
+   lie, the next optimum, and so on — skopt's ``ask(n_points, strategy)`` done step by step
+   so that the sequence can grow on demand without changing its start. A batch for several
+   free workers is its first untried points; a later request with the same results takes
+   the next ones.
 
-The result is deterministic for a given seed and history. :meth:`BayesSampler.explain`
-gives the surrogate's mean and standard deviation and the acquisition along one parameter,
-for the dashboard's "why this point" view.
+Deterministic for a given seed and history. :class:`~sweeps.search.samplers.pool.PooledSampler`
+makes the same fits in a background thread. :meth:`BayesSampler.explain` gives the
+surrogate's mean and standard deviation and the acquisition along one parameter, for the
+dashboard's "why this point" view.
 """
 
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections import Counter, OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,7 +56,15 @@ from skopt.space import Space as SkSpace
 from skopt.utils import cook_estimator, normalize_dimensions
 
 from sweeps.search.encoding import SkoptEncoder
-from sweeps.search.samplers.base import History, Observation, Proposal, Sampler, fingerprint
+from sweeps.search.samplers.base import (
+    History,
+    Observation,
+    Pending,
+    Proposal,
+    Sampler,
+    config_key,
+    fingerprint,
+)
 from sweeps.search.samplers.sobol import SobolSampler
 from sweeps.search.space import Space, Value
 
@@ -95,7 +113,9 @@ class _GBRT(GradientBoostingQuantileRegressor):  # type: ignore[misc]
         if not return_std or return_quantiles:
             return super().predict(X, return_std=False, return_quantiles=return_quantiles)
         quantiles = list(self.quantiles)
-        low, mid, high = (self.regressors_[quantiles.index(q)].predict(X) for q in (0.16, 0.5, 0.84))
+        low, mid, high = (
+            self.regressors_[quantiles.index(q)].predict(X) for q in (0.16, 0.5, 0.84)
+        )
         # skopt's definition: half the 68 % interval stands in for one standard deviation.
         return mid, (high - low) / 2.0
 
@@ -104,6 +124,39 @@ class _GBRT(GradientBoostingQuantileRegressor):  # type: ignore[misc]
 class _Theta:
     kernel: Any
     noise: float
+
+
+class _Fit:
+    """One fitted surrogate and the constant-liar sequence of proposals it yields.
+
+    ``points[0]`` is the acquisition optimum; each next point is asked after telling the
+    optimizer that the previous ones scored the lie, so a batch spreads out (skopt's
+    constant liar, done step by step so the sequence can be extended on demand without
+    changing its beginning).
+    """
+
+    def __init__(self, key: str, rung: int, opt: Optimizer, y_best: float, lie: float) -> None:
+        self.key = key
+        self.rung = rung
+        self.opt = opt
+        self.model = opt.models[-1]  # the surrogate before any lie about its own proposals
+        self.y_best = y_best
+        self.lie = lie
+        self.points: list[list[Any]] = []
+        self.lock = threading.Lock()
+
+    def extend(self, upto: int) -> None:
+        with self.lock:
+            while len(self.points) < upto:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    x = self.opt.ask()
+                    self.points.append(x)
+                    self.opt.tell(x, self.lie)
+
+    def ready(self) -> list[list[Any]]:
+        with self.lock:
+            return list(self.points)
 
 
 class BayesSampler(Sampler):
@@ -119,31 +172,59 @@ class BayesSampler(Sampler):
         base_estimator: str = "GP",
         acq_func: str = "gp_hedge",
         n_initial_points: int = 10,
-        candidates: int = 2000,
-        refit_growth: float = 1.25,
+        acq_optimizer: str = "auto",
+        candidates: int = 1000,
+        refit_growth: float = 1.1,
+        liar: str = "cl_mean",
+        random_fraction: float = 0.0,
     ) -> None:
         if base_estimator not in BASE_ESTIMATORS:
-            raise ValueError(f"base_estimator must be one of {list(BASE_ESTIMATORS)}, got {base_estimator!r}")
+            raise ValueError(
+                f"base_estimator must be one of {list(BASE_ESTIMATORS)}, got {base_estimator!r}"
+            )
         if acq_func not in ACQ_FUNCS:
             raise ValueError(f"acq_func must be one of {list(ACQ_FUNCS)}, got {acq_func!r}")
-        if isinstance(n_initial_points, bool) or not isinstance(n_initial_points, int) or n_initial_points < 2:
+        if (
+            isinstance(n_initial_points, bool)
+            or not isinstance(n_initial_points, int)
+            or n_initial_points < 2
+        ):
             raise ValueError(f"n_initial_points must be an integer >= 2, got {n_initial_points!r}")
+        if acq_optimizer not in ("auto", "sampling", "lbfgs"):
+            raise ValueError(
+                f"acq_optimizer must be 'auto', 'sampling' or 'lbfgs', got {acq_optimizer!r}"
+            )
+        if acq_optimizer == "auto":
+            acq_optimizer = "lbfgs" if base_estimator == "GP" else "sampling"
+        if acq_optimizer == "lbfgs" and base_estimator != "GP":
+            raise ValueError("acq_optimizer 'lbfgs' needs gradients: only with base_estimator 'GP'")
         if candidates < 10:
             raise ValueError(f"candidates must be >= 10, got {candidates}")
         if refit_growth < 1.0:
             raise ValueError(f"refit_growth must be >= 1, got {refit_growth}")
+        if not 0.0 <= random_fraction <= 1.0:
+            raise ValueError(f"random_fraction must be between 0 and 1, got {random_fraction}")
+        if liar not in ("cl_min", "cl_mean", "cl_max"):
+            raise ValueError(f"liar must be 'cl_min', 'cl_mean' or 'cl_max', got {liar!r}")
         super().__init__(space, seed)
         self.base_estimator = base_estimator
         self.acq_func = acq_func
         self.n_initial_points = n_initial_points
+        self.acq_optimizer = acq_optimizer
         self.candidates = candidates
         self.refit_growth = refit_growth
+        self.liar = liar
+        self.random_fraction = random_fraction
         self.encoder = SkoptEncoder(space)
         self._initial = SobolSampler(space, seed)
-        # Pure-function caches keyed by fingerprints of their inputs: dropping them changes
-        # only speed, never a proposal.
+        # Caches of pure functions, keyed by fingerprints of their inputs: dropping them
+        # changes only speed, never a proposal. The lock guards the dicts, not the fits.
+        self._lock = threading.Lock()
         self._thetas: OrderedDict[str, _Theta] = OrderedDict()
-        self._settings = [base_estimator, acq_func, n_initial_points, candidates, refit_growth, self.seed]
+        self._fits: OrderedDict[str, _Fit] = OrderedDict()
+        self._settings = [
+            base_estimator, acq_func, n_initial_points, acq_optimizer, candidates, refit_growth, liar, self.seed
+        ]  # fmt: skip
 
     # --- which data ---------------------------------------------------------------------
 
@@ -155,23 +236,28 @@ class BayesSampler(Sampler):
 
     def _observations(self, history: History, rung: int) -> list[Observation]:
         obs = [o for o in history.observations if o.rung == rung]
-        return sorted(obs, key=lambda o: (o.trial_id, fingerprint([o.params])))
+        return sorted(obs, key=lambda o: (o.trial_id, config_key(o.params)))
 
-    def _data(self, history: History, rung: int) -> tuple[list[list[Any]], list[float]]:
-        obs = self._observations(history, rung)
-        finite = [o.value for o in obs if math.isfinite(o.value)]
-        worst = max(finite)
-        X = [self.encoder.encode(o.params) for o in obs]
-        y = [o.value if math.isfinite(o.value) else worst for o in obs]
-        return X, y
+    def _pending(self, history: History, rung: int) -> list[Pending]:
+        # Lie only about new configs being evaluated at the fitted rung (FIFO's running
+        # trials, a bracket that starts there): the proposals must keep away from them.
+        # A trial promoted into this rung was chosen for its good results below; telling
+        # the model it scored the lie would push proposals away from the best region.
+        seen = {o.trial_id for o in history.observations}
+        pending = [p for p in history.pending if p.rung == rung and p.trial_id not in seen]
+        return sorted(pending, key=lambda p: (p.trial_id, config_key(p.params)))
 
     def model_key(self, history: History) -> str | None:
-        """Fingerprint of the results the model would be fitted on (None: no model yet)."""
+        """Fingerprint of what the model is fitted on (None: no model yet, Sobol phase)."""
         rung = self.fit_rung(history)
         if rung is None:
             return None
-        obs = self._observations(history, rung)
-        return fingerprint([self._settings, rung, *[[o.trial_id, o.params, o.value] for o in obs]])
+        return self._key(history, rung)
+
+    def _key(self, history: History, rung: int) -> str:
+        data = [[o.trial_id, o.params, o.value] for o in self._observations(history, rung)]
+        pending = [[p.trial_id, p.params] for p in self._pending(history, rung)]
+        return fingerprint([self._settings, rung, data, pending])
 
     # --- proposals ----------------------------------------------------------------------
 
@@ -183,19 +269,100 @@ class BayesSampler(Sampler):
         self._check_n(n)
         if n == 0:
             return []
+        if self.fit_rung(history) is None:
+            return self.initial(history, n)
+        return self.mix(history, n, lambda m: self._from_model(history, m))
+
+    def _from_model(self, history: History, n: int) -> list[Proposal]:
+        try:
+            fit = self.fit(history)
+            assert fit is not None
+            return self.serve(fit, history, n, compute=True)
+        except (np.linalg.LinAlgError, ValueError) as exc:  # pragma: no cover - numerical corner
+            # A degenerate fit must not stall the sweep: mix() fills in space-filling configs.
+            warnings.warn(f"bayes sampler fell back to Sobol: {exc}", RuntimeWarning, stacklevel=2)
+            return []
+
+    def is_random(self, k: int) -> bool:
+        """Whether the sweep's k-th proposal is drawn at random (``random_fraction``)."""
+        if self.random_fraction <= 0:
+            return False
+        return bool(
+            np.random.default_rng([self.seed % 2**63, k, 0xB0]).random() < self.random_fraction
+        )
+
+    def mix(
+        self, history: History, n: int, model: Callable[[int], list[Proposal]]
+    ) -> list[Proposal]:
+        """``n`` proposals: space-filling ones where :meth:`is_random` says so (BOHB keeps a
+        fraction of random configs so a misleading model cannot lock the search into one
+        basin), the model's (``model(m)``) elsewhere, space-filling ones if it runs short."""
+        ks = range(history.n_proposed, history.n_proposed + n)
+        random_at = [self.is_random(k) for k in ks]
+        wanted = random_at.count(False)
+        from_model = iter(model(wanted) if wanted else [])
+        out: list[Proposal] = []
+        for k, is_random in zip(ks, random_at, strict=True):
+            proposal = None if is_random else next(from_model, None)
+            if proposal is None:
+                source = "bayes-random" if is_random else "bayes-fallback"
+                proposal = Proposal(self._initial.configs(k, 1)[0], source)
+            out.append(proposal)
+        return out
+
+    def serve(self, fit: _Fit, history: History, n: int, *, compute: bool) -> list[Proposal]:
+        """The first ``n`` configs of ``fit``'s sequence that the sweep has not tried yet.
+
+        With ``compute=False`` only the part of the sequence already computed is used (the
+        proposal pool's fast path), so fewer than ``n`` may come back.
+        """
+        tried = {config_key(c) for c in history.tried}
+        tried.update(config_key(o.params) for o in history.observations)
+        tried.update(config_key(p.params) for p in history.pending)
+        out: list[Proposal] = []
+        # Skipped points are the ones already started from this fit; the margin only stops
+        # a degenerate (tiny, fully stepped) space from searching forever.
+        limit = n + len(tried) + 16
+        i = 0
+        while len(out) < n and i < limit:
+            if compute:
+                fit.extend(i + 1)
+            points = fit.ready()
+            if i >= len(points):
+                break
+            config = self.encoder.decode(points[i])
+            key = config_key(config)
+            if key not in tried:
+                tried.add(key)
+                out.append(Proposal(config, self.name))
+            i += 1
+        return out
+
+    def fit(self, history: History, *, compute: bool = True) -> _Fit | None:
+        """The surrogate for ``history`` (fitted now unless cached; None if no model yet,
+        or if ``compute`` is False and it is not cached)."""
         rung = self.fit_rung(history)
         if rung is None:
-            return self.initial(history, n)
-        try:
-            opt = self._optimizer(history, rung, with_pending=True)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                points = [opt.ask()] if n == 1 else opt.ask(n_points=n, strategy="cl_min")
-        except (np.linalg.LinAlgError, ValueError) as exc:  # pragma: no cover - numerical corner
-            # A degenerate fit must not stall the sweep: fall back to space filling.
-            warnings.warn(f"bayes sampler fell back to Sobol: {exc}", RuntimeWarning, stacklevel=2)
-            return [Proposal(p.params, "bayes-fallback") for p in self.initial(history, n)]
-        return [Proposal(self.encoder.decode(p), self.name) for p in points]
+            return None
+        key = self._key(history, rung)
+        with self._lock:
+            cached = self._fits.get(key)
+            if cached is not None:
+                self._fits.move_to_end(key)
+                return cached
+        if not compute:
+            return None
+        fit = self._make_fit(history, rung, key)
+        with self._lock:
+            self._fits[key] = fit
+            while len(self._fits) > 4:
+                self._fits.popitem(last=False)
+        return fit
+
+    def latest_fit(self) -> _Fit | None:
+        """The most recently used fit, whatever results it was made from."""
+        with self._lock:
+            return next(reversed(self._fits.values()), None)
 
     def _rng_seed(self, *parts: Any) -> int:
         return (int(fingerprint([self.seed, *parts]), 16) ^ self.seed) % 2**31
@@ -211,19 +378,26 @@ class BayesSampler(Sampler):
     def _theta(self, X: list[list[Any]], y: list[float], rung: int) -> _Theta:
         m = self._checkpoint(len(X))
         key = fingerprint([self._settings, rung, X[:m], y[:m]])
-        cached = self._thetas.get(key)
-        if cached is not None:
-            self._thetas.move_to_end(key)
-            return cached
+        with self._lock:
+            cached = self._thetas.get(key)
+            if cached is not None:
+                self._thetas.move_to_end(key)
+                return cached
         space = SkSpace(normalize_dimensions(self.encoder.dimensions()))
-        est = cook_estimator("GP", space=space.dimensions, random_state=self._rng_seed("theta", key))
+        est = cook_estimator(
+            "GP", space=space.dimensions, random_state=self._rng_seed("theta", key)
+        )
+        # One marginal-likelihood search from skopt's default start: the two random restarts
+        # skopt adds tripled the cost of a refit without a gain we could measure.
+        est.set_params(n_restarts_optimizer=0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             est.fit(space.transform(X[:m]), y[:m])
         theta = _Theta(est.kernel_.k1, float(est.noise_ or 0.0))
-        self._thetas[key] = theta
-        while len(self._thetas) > 8:
-            self._thetas.popitem(last=False)
+        with self._lock:
+            self._thetas[key] = theta
+            while len(self._thetas) > 16:
+                self._thetas.popitem(last=False)
         return theta
 
     def _estimator(self, X: list[list[Any]], y: list[float], rung: int, seed: int) -> Any:
@@ -241,31 +415,40 @@ class BayesSampler(Sampler):
             return _GBRT(base_estimator=gbrt, random_state=seed)
         return cook_estimator(self.base_estimator, random_state=seed)
 
-    def _optimizer(self, history: History, rung: int, *, with_pending: bool) -> Optimizer:
-        X, y = self._data(history, rung)
-        seed = self._rng_seed("opt", rung, X, y, [dict(p) for p in history.pending] if with_pending else [])
-        est = self._estimator(X, y, rung, seed)
-        gp = self.base_estimator == "GP"
+    def _make_fit(self, history: History, rung: int, key: str) -> _Fit:
+        obs = self._observations(history, rung)
+        finite = [o.value for o in obs if math.isfinite(o.value)]
+        worst = max(finite)
+        X = [self.encoder.encode(o.params) for o in obs]
+        y = [o.value if math.isfinite(o.value) else worst for o in obs]
+        seed = self._rng_seed("fit", key)
         opt = Optimizer(
             self.encoder.dimensions(),
-            base_estimator=est,
+            base_estimator=self._estimator(X, y, rung, seed),
             n_initial_points=0,
             acq_func=self.acq_func,
-            acq_optimizer="lbfgs" if gp else "sampling",
-            acq_optimizer_kwargs={"n_points": self.candidates, "n_restarts_optimizer": 3},
+            acq_optimizer=self.acq_optimizer,
+            acq_optimizer_kwargs={"n_points": self.candidates, "n_restarts_optimizer": 1},
             random_state=seed,
+            model_queue_size=1,  # the liar refits would otherwise pile up n x n matrices
         )
-        if with_pending and history.pending:
-            # Constant liar for configs being evaluated: pretend they scored the best value so
-            # far, which pushes the next proposals away from them.
-            seen = {tuple(x) for x in X}
-            lies = [x for x in (self.encoder.encode(p) for p in history.pending) if tuple(x) not in seen]
-            lie = min(y)
-            X, y = X + lies, y + [lie] * len(lies)
+        lie = {"cl_min": min(y), "cl_mean": sum(y) / len(y), "cl_max": max(y)}[self.liar]
+        # Configs being evaluated at this rung: tell the lie for them as well, so the
+        # proposals keep away from what other workers are already trying.
+        seen = {tuple(x) for x in X}
+        lies = [
+            x
+            for x in (self.encoder.encode(p.params) for p in self._pending(history, rung))
+            if tuple(x) not in seen
+        ]
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            opt.tell(X, y)
-        return opt
+            opt.tell(X + lies, y + [lie] * len(lies))
+        # The first proposal (the acquisition optimum, computed by that tell) is polished
+        # with L-BFGS when asked; the constant-liar continuation refits once per point, and
+        # polishing each of those cost ~10x more than it gained here, so it samples only.
+        opt.acq_optimizer = "sampling"
+        return _Fit(key, rung, opt, min(y), lie)
 
     # --- "why this point" ---------------------------------------------------------------
 
@@ -287,14 +470,18 @@ class BayesSampler(Sampler):
             raise ValueError(
                 f"no model yet: no rung has {self.n_initial_points} finite results (n_initial_points)"
             )
-        opt = self._optimizer(history, rung, with_pending=False)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            where = dict(at) if at is not None else self.encoder.decode(opt.ask())
+        fit = self.fit(history)
+        assert fit is not None
+        if at is None:
+            fit.extend(1)
+            where: dict[str, Any] = self.encoder.decode(fit.ready()[0])
+        else:
+            where = dict(at)
         if not self.space.is_active(param, where):
             raise ValueError(f"{param!r} is inactive at {where}: its condition does not hold")
         index = self.space.names.index(param)
         base = self.encoder.encode(where)
+        opt = fit.opt
         dim = opt.space.dimensions[index]
         if isinstance(dim, Categorical):
             xs: list[Any] = list(dim.categories)
@@ -311,13 +498,13 @@ class BayesSampler(Sampler):
             row = list(base)
             row[index] = x
             rows.append(row)
-        model = opt.models[-1]
+        model = fit.model
         Xt = opt.space.transform(rows)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             mean, std = model.predict(Xt, return_std=True)
             acq_name = "EI" if self.acq_func == "gp_hedge" else self.acq_func
-            acq = -_gaussian_acquisition(Xt, model, y_opt=float(np.min(opt.yi)), acq_func=acq_name)
+            acq = -_gaussian_acquisition(Xt, model, y_opt=fit.y_best, acq_func=acq_name)
         # param is active at `where` and its own value never changes its activity.
         values = tuple(self.encoder.decode(r)[param] for r in rows)
         observed = tuple(

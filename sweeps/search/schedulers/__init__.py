@@ -105,7 +105,12 @@ def _positive(config: Mapping[str, Any], key: str, errors: dict[str, str]) -> fl
     if value is None:
         errors[f"scheduler.{key}"] = "is required"
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value <= 0:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
         errors[f"scheduler.{key}"] = f"must be a positive finite number, got {value!r}"
         return None
     return float(value)
@@ -127,7 +132,9 @@ def validate_scheduler_config(config: Any) -> dict[str, Any]:
         raise SpaceError({"scheduler.name": f"must be one of {list(SCHEDULERS)}, got {name!r}"})
     errors: dict[str, str] = {}
     for key in sorted(set(config) - _KEYS[name]):
-        errors[f"scheduler.{key}"] = f"is not a setting of the {name} scheduler; allowed: {sorted(_KEYS[name])}"
+        errors[f"scheduler.{key}"] = (
+            f"is not a setting of the {name} scheduler; allowed: {sorted(_KEYS[name])}"
+        )
     eta = config.get("eta", 3)
     if isinstance(eta, bool) or not isinstance(eta, int) or eta < 2:
         errors["scheduler.eta"] = f"must be an integer >= 2, got {eta!r}"
@@ -144,7 +151,12 @@ def validate_scheduler_config(config: Any) -> dict[str, Any]:
     else:
         low = _positive(config, "min_resource", errors)
         out["min_resource"] = low
-        if low is not None and high is not None and "scheduler.eta" not in errors and high < low * eta:
+        if (
+            low is not None
+            and high is not None
+            and "scheduler.eta" not in errors
+            and high < low * eta
+        ):
             errors["scheduler.max_resource"] = (
                 f"must be >= min_resource * eta to allow one halving ({high!r} < {low!r} * {eta})"
             )

@@ -55,5 +55,10 @@ class AshaScheduler(Scheduler):
             # whoever still waits will never be promoted.
             for t in trials:
                 if t.status == WAITING and t.id not in ctx.handled and t.rung < self.top_rung:
-                    plan.stops.append(Stop(t.id, f"not in the best 1/{self.eta} at rung {t.rung} when the sweep ended"))
+                    plan.stops.append(
+                        Stop(
+                            t.id,
+                            f"not in the best 1/{self.eta} at rung {t.rung} when the sweep ended",
+                        )
+                    )
         return plan

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,7 +27,7 @@ from sweeps.search.decisions import (
     TrialSnapshot,
     Wait,
 )
-from sweeps.search.samplers.base import History, Sampler, history_from_snapshot
+from sweeps.search.samplers.base import History, Pending, Sampler, history_from_snapshot
 
 __all__ = ["Context", "Plan", "Scheduler", "rank_key", "resource_ladder"]
 
@@ -42,7 +42,9 @@ def resource_ladder(min_resource: float, max_resource: float, eta: int) -> tuple
     if eta < 2:
         raise ValueError(f"eta must be >= 2, got {eta}")
     if not (0 < min_resource <= max_resource):
-        raise ValueError(f"need 0 < min_resource <= max_resource, got {min_resource} and {max_resource}")
+        raise ValueError(
+            f"need 0 < min_resource <= max_resource, got {min_resource} and {max_resource}"
+        )
     s_max = math.floor(math.log(max_resource / min_resource) / math.log(eta) + 1e-9)
     rungs = [max_resource * float(eta) ** (k - s_max) for k in range(s_max + 1)]
     if float(min_resource).is_integer() and float(max_resource).is_integer():
@@ -70,7 +72,6 @@ class Context:
     """Facts every scheduler's rule needs, computed once per decision."""
 
     snapshot: SweepSnapshot
-    history: History
     starts_possible: bool  # a queued config or the sampler can still start a trial
     handled: frozenset[int]  # trials already stopped / completed in this decision
 
@@ -131,14 +132,18 @@ class Scheduler(ABC):
         count it against its quota.
         """
         if trial.status in TERMINAL:
-            raise ValueError(f"trial {trial.id} is {trial.status}: a killed, failed or diverged trial is never promoted")
+            raise ValueError(
+                f"trial {trial.id} is {trial.status}: a killed, failed or diverged trial is never promoted"
+            )
         if trial.status not in (WAITING, STOPPED, COMPLETED):
             raise ValueError(
                 f"trial {trial.id} is {trial.status}: only a trial that finished its rung "
                 "(waiting, stopped or completed) can be promoted"
             )
         if not trial.finite(trial.rung):
-            raise ValueError(f"trial {trial.id} has no finite result at rung {trial.rung}: NaN / inf results are never promoted")
+            raise ValueError(
+                f"trial {trial.id} has no finite result at rung {trial.rung}: NaN / inf results are never promoted"
+            )
         return Promote(trial.id, trial.rung + 1, self.budget(trial.rung + 1), manual=True)
 
     # --- the decision -----------------------------------------------------------------------
@@ -154,7 +159,6 @@ class Scheduler(ABC):
         more than ``snapshot.free_slots`` of them), then one ``Wait`` or ``Finish`` when
         nothing was started or promoted.
         """
-        history = history_from_snapshot(snapshot)
         decisions: list[Decision] = []
         handled: set[int] = set()
         for t in snapshot.trials:
@@ -167,16 +171,21 @@ class Scheduler(ABC):
                 decisions.append(Complete(t.id))
                 handled.add(t.id)
 
-        sampler_room = math.inf if snapshot.max_trials is None else snapshot.max_trials - len(snapshot.trials)
-        sampler_possible = sampler_room > 0 and not self.sampler.exhausted(history)
+        sampler_room = (
+            math.inf if snapshot.max_trials is None else snapshot.max_trials - len(snapshot.trials)
+        )
+        n_proposed = sum(1 for t in snapshot.trials if not t.manual)
+        sampler_possible = sampler_room > 0 and not self.sampler.exhausted(
+            History(n_proposed=n_proposed)
+        )
         starts_possible = bool(snapshot.queued_configs) or sampler_possible
-        plan = self._plan(Context(snapshot, history, starts_possible, frozenset(handled)))
+        plan = self._plan(Context(snapshot, starts_possible, frozenset(handled)))
         decisions.extend(plan.stops)
         handled.update(s.trial_id for s in plan.stops)
 
         slots = snapshot.free_slots
         runs: list[Decision] = []
-        started_configs: list[Mapping[str, Any]] = []
+        started_configs: list[Pending] = []
         # 1. Configs a user enqueued start first, in order.
         for config in snapshot.queued_configs:
             if slots == 0:
@@ -185,8 +194,10 @@ class Scheduler(ABC):
             if place is None:
                 break
             bracket, rung = place
-            runs.append(Start(dict(config), bracket, rung, self.budget(rung), manual=True, source="manual"))
-            started_configs.append(config)
+            runs.append(
+                Start(dict(config), bracket, rung, self.budget(rung), manual=True, source="manual")
+            )
+            started_configs.append(Pending(config, rung))
             slots -= 1
         # 2. Promotions chosen by the rule, in its priority order.
         for promote in plan.promotions:
@@ -205,16 +216,21 @@ class Scheduler(ABC):
                     break
                 places.append(place)
         if places:
-            asking = History(history.observations, history.pending + tuple(started_configs), history.n_proposed)
-            proposals = self.sampler.propose(asking, len(places))
+            # The history is only built when the sampler is asked (it is the costly part).
+            history = history_from_snapshot(snapshot).with_pending(started_configs)
+            proposals = self.sampler.propose(history, len(places))
             for (bracket, rung), proposal in zip(places, proposals, strict=False):
-                runs.append(Start(proposal.params, bracket, rung, self.budget(rung), source=proposal.source))
+                runs.append(
+                    Start(proposal.params, bracket, rung, self.budget(rung), source=proposal.source)
+                )
         decisions.extend(runs)
         if not runs:
             decisions.append(self._idle(snapshot, handled, starts_possible, plan.blocked))
         return decisions
 
-    def _idle(self, snapshot: SweepSnapshot, handled: set[int], starts_possible: bool, blocked: str) -> Decision:
+    def _idle(
+        self, snapshot: SweepSnapshot, handled: set[int], starts_possible: bool, blocked: str
+    ) -> Decision:
         active = [t for t in snapshot.trials if t.status in ACTIVE and t.id not in handled]
         if not active and not starts_possible:
             return Finish("every trial is finished and no new trial can start")

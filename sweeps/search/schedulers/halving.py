@@ -101,15 +101,27 @@ class _BracketedScheduler(Scheduler):
                 yield (b, shape.entry_rung)
 
     def _bracket(
-        self, b: int, shape: BracketShape, trials: list[TrialSnapshot], entry_open: bool, ctx: Context, plan: Plan
+        self,
+        b: int,
+        shape: BracketShape,
+        trials: list[TrialSnapshot],
+        entry_open: bool,
+        ctx: Context,
+        plan: Plan,
     ) -> str:
         """Add bracket ``b``'s stops and promotions to ``plan``; return what blocks it, if anything."""
-        settled = not entry_open  # the rung below is fully decided (for the entry rung: all started)
+        settled = (
+            not entry_open
+        )  # the rung below is fully decided (for the entry rung: all started)
         for j in range(shape.entry_rung, self.top_rung):
             if not settled:
                 return ""
             members = [t for t in trials if t.rung >= j]
-            unfinished = [t for t in members if t.rung == j and j not in t.results and t.status not in TERMINAL]
+            unfinished = [
+                t
+                for t in members
+                if t.rung == j and j not in t.results and t.status not in TERMINAL
+            ]
             if unfinished:
                 paused = sum(1 for t in unfinished if t.status == PAUSED)
                 return f"bracket {b} rung {j}: {len(unfinished)} trial(s) to report" + (
@@ -144,8 +156,15 @@ class _BracketedScheduler(Scheduler):
                     plan.promotions.append(Promote(t.id, j + 1, self.budget(j + 1)))
                 # A paused winner keeps its place: promoted once resumed.
             for t in members:
-                if t.rung == j and t.status in (WAITING, PAUSED) and t.id not in promoted and t.id not in ctx.handled:
-                    plan.stops.append(Stop(t.id, f"not in the best 1/{self.eta} at rung {j} of bracket {b}"))
+                if (
+                    t.rung == j
+                    and t.status in (WAITING, PAUSED)
+                    and t.id not in promoted
+                    and t.id not in ctx.handled
+                ):
+                    plan.stops.append(
+                        Stop(t.id, f"not in the best 1/{self.eta} at rung {j} of bracket {b}")
+                    )
             settled = not decided_now
         return ""
 

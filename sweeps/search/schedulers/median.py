@@ -25,7 +25,9 @@ class MedianStoppingScheduler(Scheduler):
 
     name = "median"
 
-    def __init__(self, ladder: Sequence[float], eta: int, sampler: Sampler, min_trials: int = 3) -> None:
+    def __init__(
+        self, ladder: Sequence[float], eta: int, sampler: Sampler, min_trials: int = 3
+    ) -> None:
         super().__init__(ladder, eta, sampler)
         if min_trials < 1:
             raise ValueError(f"min_trials must be >= 1, got {min_trials}")
@@ -36,7 +38,12 @@ class MedianStoppingScheduler(Scheduler):
         trials = ctx.snapshot.trials
         for t in trials:
             j = t.rung
-            if t.status != WAITING or t.id in ctx.handled or j >= self.top_rung or not t.has_current_result:
+            if (
+                t.status != WAITING
+                or t.id in ctx.handled
+                or j >= self.top_rung
+                or not t.has_current_result
+            ):
                 continue
             others = [
                 u.results[j] if math.isfinite(u.results[j]) else math.inf
@@ -44,7 +51,9 @@ class MedianStoppingScheduler(Scheduler):
                 if u.id != t.id and j in u.results
             ]
             if len(others) >= self.min_trials and t.results[j] > statistics.median(others):
-                plan.stops.append(Stop(t.id, f"worse than the median of {len(others)} trials at rung {j}"))
+                plan.stops.append(
+                    Stop(t.id, f"worse than the median of {len(others)} trials at rung {j}")
+                )
             else:
                 plan.promotions.append(Promote(t.id, j + 1, self.budget(j + 1)))
         plan.promotions.sort(key=lambda p: -p.rung)
