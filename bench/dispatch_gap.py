@@ -168,7 +168,8 @@ def main() -> None:
         "observations.\n\n"
         + markdown_table(["backend", "sampler", "segments", "n", "p50 ms", "p95 ms"], rows)
         + "\n\nCommand: `python bench/dispatch_gap.py` (with `DATABASE_URL` / `REDIS_URL` for "
-        "PostgreSQL + Redis). Machine: 2 shared cores, no GPU.",
+        f"PostgreSQL + Redis). Machine: 2 shared cores, no GPU; load average {os.getloadavg()[0]:.1f} "
+        "at the end of the run.",
     )
 
 
