@@ -38,12 +38,6 @@ def sent_tasks(request: pytest.FixtureRequest) -> Iterator[list[tuple[str, tuple
 
 
 @pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    # The default PBKDF2 hasher costs ~0.3 s per user; these tests make four users each.
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
-@pytest.fixture(autouse=True)
 def _toy(toy_trainer: str) -> str:
     return toy_trainer
 

@@ -128,11 +128,6 @@ def sent_tasks(request: pytest.FixtureRequest) -> Any:
         yield sent
 
 
-@pytest.fixture(autouse=True)
-def _fast_passwords(settings: Any) -> None:
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
-
-
 @pytest.fixture(autouse=True, scope="package")
 def _no_persistent_connections() -> Any:
     """Connections opened by the socket code's threads close after each use (Django's
