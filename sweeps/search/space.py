@@ -74,7 +74,10 @@ class Parameter:
             if self.step is not None:
                 spec["step"] = self.step
         if self.condition is not None:
-            spec["condition"] = {"parent": self.condition.parent, "values": list(self.condition.values)}
+            spec["condition"] = {
+                "parent": self.condition.parent,
+                "values": list(self.condition.values),
+            }
         return spec
 
     def grid_values(self) -> list[Value] | None:
@@ -206,7 +209,12 @@ def _parse_parameter(name: str, spec: Any, errors: dict[str, str]) -> Parameter 
         log = False
     step = spec.get("step")
     if step is not None:
-        if isinstance(step, bool) or not isinstance(step, int | float) or not math.isfinite(step) or step <= 0:
+        if (
+            isinstance(step, bool)
+            or not isinstance(step, int | float)
+            or not math.isfinite(step)
+            or step <= 0
+        ):
             errors[f"{path}.step"] = f"must be a positive finite number, got {step!r}"
         elif log:
             errors[f"{path}.step"] = "cannot be combined with log scale"
@@ -216,7 +224,9 @@ def _parse_parameter(name: str, spec: Any, errors: dict[str, str]) -> Parameter 
         if kind == INT:
             for key, v in (("low", low), ("high", high)):
                 if v != int(v):
-                    errors[f"{path}.{key}"] = f"must be a whole number for an int parameter, got {v!r}"
+                    errors[f"{path}.{key}"] = (
+                        f"must be a whole number for an int parameter, got {v!r}"
+                    )
         if low >= high:
             errors[f"{path}.low"] = f"must be less than high ({low!r} >= {high!r})"
         elif log and low <= 0:
@@ -227,8 +237,12 @@ def _parse_parameter(name: str, spec: Any, errors: dict[str, str]) -> Parameter 
         return None
     assert low is not None and high is not None
     if kind == INT:
-        return Parameter(name, INT, int(low), int(high), log, int(step) if step else None, condition=condition)
-    return Parameter(name, FLOAT, low, high, log, float(step) if step else None, condition=condition)
+        return Parameter(
+            name, INT, int(low), int(high), log, int(step) if step else None, condition=condition
+        )
+    return Parameter(
+        name, FLOAT, low, high, log, float(step) if step else None, condition=condition
+    )
 
 
 def _parse_condition(spec: Any, path: str, errors: dict[str, str]) -> Condition | None:
@@ -242,7 +256,9 @@ def _parse_condition(spec: Any, path: str, errors: dict[str, str]) -> Condition 
         and set(spec) == {"parent", "values"}
     )
     if not ok:
-        errors[f"{path}.condition"] = 'must be {"parent": <parameter name>, "values": [<one or more values>]}'
+        errors[f"{path}.condition"] = (
+            'must be {"parent": <parameter name>, "values": [<one or more values>]}'
+        )
         return None
     return Condition(spec["parent"], tuple(spec["values"]))
 
@@ -305,7 +321,9 @@ def check_grid(space: Space, cap: int) -> None:
     """Raise :class:`SpaceError` unless the space has a finite grid of at most ``cap`` points."""
     for p in space.parameters:
         if p.grid_len() is None:
-            raise SpaceError({f"space.{p.name}.step": "a float parameter needs a step for grid search"})
+            raise SpaceError(
+                {f"space.{p.name}.step": "a float parameter needs a step for grid search"}
+            )
     size = space.grid_size()
     assert size is not None
     if size > cap:

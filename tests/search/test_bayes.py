@@ -160,3 +160,20 @@ def test_random_fraction_mixes_in_space_filling_configs_deterministically() -> N
 def test_bad_settings_are_refused_with_the_rule(kwargs: dict[str, object], rule: str) -> None:
     with pytest.raises(ValueError, match=rule):
         BayesSampler(LINE, 0, **kwargs)  # type: ignore[arg-type]
+
+
+def test_a_batch_deeper_than_the_liar_depth_stays_distinct_valid_and_deterministic() -> None:
+    h = history(12)
+    batch = [p.params for p in sampler(liar_depth=2).propose(h, 10)]
+    assert len({(p["x"], p["y"]) for p in batch}) == 10
+    assert all(0 <= p["x"] <= 1 and 0 <= p["y"] <= 1 for p in batch)
+    assert batch == [p.params for p in sampler(liar_depth=2).propose(h, 10)]
+
+
+def test_explain_speaks_the_objectives_units() -> None:
+    h = history(15)
+    e = sampler().explain(h, "x", at={"x": 0.5, "y": 0.2}, points=21)
+    # Along y = 0.2 the bowl is (x - 0.7)^2: the mean follows it, lowest near x = 0.7.
+    best_x = e.values[int(np.argmin(e.mean))]
+    assert abs(best_x - 0.7) <= 0.2
+    assert min(e.mean) < 0.1 < max(e.mean) < 1.0

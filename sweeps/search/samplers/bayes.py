@@ -26,7 +26,13 @@ How a proposal is made, every time from the history alone:
    lie, the next optimum, and so on — skopt's ``ask(n_points, strategy)`` done step by step
    so that the sequence can grow on demand without changing its start. A batch for several
    free workers is its first untried points; a later request with the same results takes
-   the next ones.
+   the next ones. Beyond ``liar_depth`` points (a Hyperband bracket can ask for 81 configs
+   before a new result arrives) walking the liar sequence only explores, so each further
+   point maximises the acquisition over its own random candidates, half of them near the
+   best results.
+5. **The GP's prior mean is the worst result** (:func:`_pessimistic`), not the average:
+   a rung holds survivors, and an optimistic prior sent proposals to unexplored flat
+   regions.
 
 Deterministic for a given seed and history. :class:`~sweeps.search.samplers.pool.PooledSampler`
 makes the same fits in a background thread. :meth:`BayesSampler.explain` gives the
@@ -94,6 +100,22 @@ class Explanation:
     observed: tuple[tuple[Value, float], ...]
 
 
+def _pessimistic(y: list[float]) -> tuple[float, float]:
+    """Shift and scale for GP targets so that the prior mean is the *worst* result.
+
+    A rung's results are the survivors of the halving rule (and, under FIFO, of the
+    model's own choices), so they look better than the space at large. With skopt's usual
+    normalisation the GP's prior mean is their average, unexplored regions then look as
+    good as the best ones, and EI keeps sending proposals far away (measured: after the
+    first Hyperband iteration most proposals landed where Hartmann-6 is flat). With the
+    worst result as the prior mean the search stays near what worked unless the model is
+    genuinely unsure. Returns ``(top, scale)``: the model sees ``(y - top) / scale``.
+    """
+    top = max(y)
+    scale = float(np.std(y))
+    return top, scale if scale > 0 else 1.0
+
+
 class _GBRT(GradientBoostingQuantileRegressor):  # type: ignore[misc]
     """skopt's GBRT surrogate, repaired for this numpy / scikit-learn.
 
@@ -135,13 +157,35 @@ class _Fit:
     changing its beginning).
     """
 
-    def __init__(self, key: str, rung: int, opt: Optimizer, y_best: float, lie: float) -> None:
+    def __init__(
+        self,
+        key: str,
+        rung: int,
+        opt: Optimizer,
+        y_best: float,
+        lie: float,
+        *,
+        depth: int,
+        best: list[list[Any]],
+        acq_func: str,
+        candidates: int,
+        seed: int,
+        top: float = 0.0,
+        scale: float = 1.0,
+    ) -> None:
         self.key = key
         self.rung = rung
         self.opt = opt
         self.model = opt.models[-1]  # the surrogate before any lie about its own proposals
         self.y_best = y_best
         self.lie = lie
+        self.depth = depth
+        self.best = best
+        self.acq_func = "EI" if acq_func == "gp_hedge" else acq_func
+        self.candidates = candidates
+        self.seed = seed
+        self.top = top  # objective = top + scale * model output
+        self.scale = scale
         self.points: list[list[Any]] = []
         self.lock = threading.Lock()
 
@@ -150,9 +194,30 @@ class _Fit:
             while len(self.points) < upto:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
+                    if len(self.points) >= self.depth:
+                        self.points.append(self._sampled(len(self.points)))
+                        continue
                     x = self.opt.ask()
                     self.points.append(x)
                     self.opt.tell(x, self.lie)
+
+    def _sampled(self, i: int) -> list[Any]:
+        # Beyond the constant-liar batch, each further point maximises the acquisition over
+        # its own random candidates: half uniform, half around the best results (like TPE
+        # sampling near good points). Walking a liar sequence ever deeper only explores.
+        rng = np.random.default_rng([self.seed, i])
+        space = self.opt.space
+        half = self.candidates // 2
+        uniform = space.transform(space.rvs(n_samples=half, random_state=int(rng.integers(2**31))))
+        centres = space.transform(self.best)
+        local = centres[rng.integers(len(centres), size=half)] + rng.normal(
+            0.0, 0.08, (half, centres.shape[1])
+        )
+        bounds = np.asarray(space.transformed_bounds, dtype=float)
+        X = np.vstack([uniform, np.clip(local, bounds[:, 0], bounds[:, 1])])
+        values = _gaussian_acquisition(X, self.model, y_opt=self.y_best, acq_func=self.acq_func)
+        point: list[Any] = space.inverse_transform(X[int(np.argmin(values))].reshape(1, -1))[0]
+        return point
 
     def ready(self) -> list[list[Any]]:
         with self.lock:
@@ -176,6 +241,7 @@ class BayesSampler(Sampler):
         candidates: int = 1000,
         refit_growth: float = 1.1,
         liar: str = "cl_mean",
+        liar_depth: int = 4,
         random_fraction: float = 0.0,
     ) -> None:
         if base_estimator not in BASE_ESTIMATORS:
@@ -202,6 +268,8 @@ class BayesSampler(Sampler):
             raise ValueError(f"candidates must be >= 10, got {candidates}")
         if refit_growth < 1.0:
             raise ValueError(f"refit_growth must be >= 1, got {refit_growth}")
+        if liar_depth < 1:
+            raise ValueError(f"liar_depth must be >= 1, got {liar_depth}")
         if not 0.0 <= random_fraction <= 1.0:
             raise ValueError(f"random_fraction must be between 0 and 1, got {random_fraction}")
         if liar not in ("cl_min", "cl_mean", "cl_max"):
@@ -214,6 +282,7 @@ class BayesSampler(Sampler):
         self.candidates = candidates
         self.refit_growth = refit_growth
         self.liar = liar
+        self.liar_depth = liar_depth
         self.random_fraction = random_fraction
         self.encoder = SkoptEncoder(space)
         self._initial = SobolSampler(space, seed)
@@ -223,7 +292,8 @@ class BayesSampler(Sampler):
         self._thetas: OrderedDict[str, _Theta] = OrderedDict()
         self._fits: OrderedDict[str, _Fit] = OrderedDict()
         self._settings = [
-            base_estimator, acq_func, n_initial_points, acq_optimizer, candidates, refit_growth, liar, self.seed
+            base_estimator, acq_func, n_initial_points, acq_optimizer, candidates, refit_growth,
+            liar, liar_depth, self.seed,
         ]  # fmt: skip
 
     # --- which data ---------------------------------------------------------------------
@@ -390,9 +460,12 @@ class BayesSampler(Sampler):
         # One marginal-likelihood search from skopt's default start: the two random restarts
         # skopt adds tripled the cost of a refit without a gain we could measure.
         est.set_params(n_restarts_optimizer=0)
+        top, scale = _pessimistic(y[:m])
+        ym = [(v - top) / scale for v in y[:m]]
+        est.set_params(normalize_y=False)  # the prior mean is the worst result: see _pessimistic
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            est.fit(space.transform(X[:m]), y[:m])
+            est.fit(space.transform(X[:m]), ym)
         theta = _Theta(est.kernel_.k1, float(est.noise_ or 0.0))
         with self._lock:
             self._thetas[key] = theta
@@ -405,7 +478,7 @@ class BayesSampler(Sampler):
             theta = self._theta(X, y, rung)
             return GaussianProcessRegressor(
                 kernel=clone(theta.kernel),
-                normalize_y=True,
+                normalize_y=False,  # y comes shifted and scaled: see _pessimistic
                 noise=max(theta.noise, 1e-8),
                 optimizer=None,  # hyperparameters come from _theta; conditioning only
             )
@@ -422,9 +495,14 @@ class BayesSampler(Sampler):
         X = [self.encoder.encode(o.params) for o in obs]
         y = [o.value if math.isfinite(o.value) else worst for o in obs]
         seed = self._rng_seed("fit", key)
+        raw_y = y
+        top, scale = 0.0, 1.0
+        if self.base_estimator == "GP":
+            top, scale = _pessimistic(y)
+            y = [(v - top) / scale for v in y]
         opt = Optimizer(
             self.encoder.dimensions(),
-            base_estimator=self._estimator(X, y, rung, seed),
+            base_estimator=self._estimator(X, raw_y, rung, seed),
             n_initial_points=0,
             acq_func=self.acq_func,
             acq_optimizer=self.acq_optimizer,
@@ -448,7 +526,13 @@ class BayesSampler(Sampler):
         # with L-BFGS when asked; the constant-liar continuation refits once per point, and
         # polishing each of those cost ~10x more than it gained here, so it samples only.
         opt.acq_optimizer = "sampling"
-        return _Fit(key, rung, opt, min(y), lie)
+        order = sorted(range(len(y)), key=lambda i: y[i])
+        return _Fit(
+            key, rung, opt, min(y), lie,
+            depth=self.liar_depth,
+            best=[X[i] for i in order[: max(3, len(y) // 10)]],
+            acq_func=self.acq_func, candidates=self.candidates, seed=seed, top=top, scale=scale,
+        )  # fmt: skip
 
     # --- "why this point" ---------------------------------------------------------------
 
@@ -505,6 +589,13 @@ class BayesSampler(Sampler):
             mean, std = model.predict(Xt, return_std=True)
             acq_name = "EI" if self.acq_func == "gp_hedge" else self.acq_func
             acq = -_gaussian_acquisition(Xt, model, y_opt=fit.y_best, acq_func=acq_name)
+        # Back to the objective's units (the GP sees (y - top) / scale; see _pessimistic).
+        mean = fit.top + fit.scale * np.asarray(mean)
+        std = fit.scale * np.asarray(std)
+        if acq_name == "EI":
+            acq = fit.scale * acq
+        elif acq_name == "LCB":
+            acq = fit.scale * acq - fit.top
         # param is active at `where` and its own value never changes its activity.
         values = tuple(self.encoder.decode(r)[param] for r in rows)
         observed = tuple(
