@@ -5,19 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, settings
 
 from sweeps.search import Space, TrialSnapshot, parse_space
-
-# Fast, deterministic property runs: the whole tests/search suite must stay well under 60 s.
-settings.register_profile(
-    "search",
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    suppress_health_check=[HealthCheck.too_slow],
-)
-settings.load_profile("search")
 
 MIXED_SPEC: dict[str, Any] = {
     "lr": {"type": "float", "low": 1e-5, "high": 1e-1, "log": True},

@@ -4,9 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
+from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from sweeps.search import Space, parse_space
+
+# Deterministic, bounded property runs (the whole tests/search suite stays well under 60 s).
+# Applied per test rather than as a loaded profile, so other test packages keep theirs.
+FAST = settings(
+    max_examples=40, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow]
+)
 
 
 @st.composite

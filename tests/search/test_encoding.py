@@ -15,7 +15,7 @@ from sweeps.search import Space, SpaceError, parse_space, validate_config
 from sweeps.search.encoding import SkoptEncoder, from_unit
 from sweeps.search.space import CATEGORICAL, INT
 
-from .strategies import spaces
+from .strategies import FAST, spaces
 
 
 def assert_valid(space: Space, config: dict[str, Any]) -> None:
@@ -37,6 +37,7 @@ def assert_valid(space: Space, config: dict[str, Any]) -> None:
             assert abs(k - round(k)) < 1e-6, (name, value, p)
 
 
+@FAST
 @given(spaces(), st.lists(st.floats(0, 1), min_size=8, max_size=8))
 def test_unit_cube_configs_are_typed_and_in_bounds(space: Space, u: list[float]) -> None:
     assert_valid(
@@ -45,6 +46,7 @@ def test_unit_cube_configs_are_typed_and_in_bounds(space: Space, u: list[float])
     )
 
 
+@FAST
 @given(spaces(), st.integers(0, 2**31 - 1))
 def test_skopt_points_decode_typed_and_in_bounds_and_round_trip(space: Space, seed: int) -> None:
     enc = SkoptEncoder(space)

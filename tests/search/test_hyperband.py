@@ -18,6 +18,8 @@ from sweeps.search import (
 )
 from sweeps.search.simulate import Simulator
 
+from .strategies import FAST
+
 # Copied from seeds/lecture-optimization-and-hpo.txt ("Hyper-band: successive elimination
 # with searching over n"): (n_i, r_i) per bracket, R=81, eta=3.
 LECTURE_TABLE = {
@@ -66,6 +68,7 @@ def test_a_simulated_sweep_runs_the_table() -> None:
     assert sum(t.status == "completed" for t in sim.trials.values()) == 1 + 1 + 1 + 2 + 5
 
 
+@FAST
 @given(st.integers(0, 6), st.integers(2, 5))
 def test_bracket_sizes_shrink_by_eta_at_every_rung(s_max: int, eta: int) -> None:
     brackets = hyperband_brackets(s_max, eta)
@@ -77,6 +80,7 @@ def test_bracket_sizes_shrink_by_eta_at_every_rung(s_max: int, eta: int) -> None
         assert b.sizes[-1] >= 1  # every bracket sends at least one config to the top
 
 
+@FAST
 @given(st.integers(1, 1000), st.integers(2, 5), st.integers(0, 6))
 def test_ladder_tops_at_max_resource_and_grows_by_eta(low: int, eta: int, steps: int) -> None:
     high = low * eta**steps

@@ -25,7 +25,7 @@ from sweeps.search import (
     Space,
 )
 
-from .strategies import spaces
+from .strategies import FAST, spaces
 from .test_encoding import assert_valid
 
 Factory = Callable[[Space, int], Sampler]
@@ -141,6 +141,7 @@ def test_negative_batch_size_is_rejected(make_sampler: Factory, space: Space) ->
 
 
 @pytest.mark.parametrize("name", ["random", "sobol"])
+@FAST
 @given(space=spaces(), seed=st.integers(0, 2**32), start=st.integers(0, 10_000))
 def test_index_samplers_on_any_space(name: str, space: Space, seed: int, start: int) -> None:
     sampler = FACTORIES[name](space, seed)

@@ -41,6 +41,7 @@ from sweeps.search import (
 )
 from sweeps.search.simulate import Simulator
 
+from .strategies import FAST
 from .test_encoding import assert_valid
 
 SPACE = parse_space(
@@ -124,10 +125,10 @@ def check_quota(sim: Simulator, scheduler: Scheduler) -> None:
 
 
 OPS = st.lists(st.tuples(st.sampled_from(["advance"] * 6 + ["kill", "pause", "resume", "promote", "enqueue"]),
-                         st.integers(0, 10_000)), min_size=5, max_size=40)  # fmt: skip
+                         st.integers(0, 10_000)), min_size=20, max_size=60)  # fmt: skip
 
 
-@settings(max_examples=25)
+@settings(FAST, max_examples=30)
 @given(ops=OPS, seed=st.integers(0, 1000), workers=st.integers(1, 5))
 def test_scheduler_contract_under_random_steering(
     scheduler_name: str, ops: list[tuple[str, int]], seed: int, workers: int

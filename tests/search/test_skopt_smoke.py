@@ -18,13 +18,14 @@ def test_gp_fit_and_ask_work_with_this_numpy() -> None:
         dims,
         "GP",
         acq_func="EI",
-        n_initial_points=4,
+        n_initial_points=3,
         random_state=0,
+        acq_optimizer="sampling",  # L-BFGS on the acquisition is covered by the sampler tests
         acq_optimizer_kwargs={"n_points": 300},
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        for _ in range(6):
+        for _ in range(5):
             x = opt.ask()
             opt.tell(x, float(np.log10(x[0]) ** 2 + x[1]))
         batch = opt.ask(n_points=2, strategy="cl_min")
