@@ -296,6 +296,20 @@ class BayesSampler(Sampler):
             liar, liar_depth, self.seed,
         ]  # fmt: skip
 
+    def __getstate__(self) -> dict[str, Any]:
+        # Settings only: the caches rebuild themselves (the proposal pool sends the sampler
+        # to its fitting process this way).
+        state = self.__dict__.copy()
+        for cache in ("_lock", "_thetas", "_fits"):
+            del state[cache]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+        self._thetas = OrderedDict()
+        self._fits = OrderedDict()
+
     # --- which data ---------------------------------------------------------------------
 
     def fit_rung(self, history: History) -> int | None:
