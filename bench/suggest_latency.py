@@ -3,7 +3,7 @@
 What the dispatcher waits for when a worker frees up: ``scheduler.decide(snapshot)`` with a
 GP sampler behind a :class:`~sweeps.search.PooledSampler`, right after a new result has
 arrived (so the pool's newest fit is one result behind and a refit is running in the
-background thread, competing for the GIL), and with the pool caught up. For comparison, the
+fitting process, competing for the CPU), and with the pool caught up. For comparison, the
 same proposal made synchronously (fit + acquisition on the critical path).
 
 Run::
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                     f"`scheduler.decide(snapshot)` (FIFO, one free slot) with a GP + EI sampler behind the "
                     f"proposal pool, on a 6-parameter space (log float, stepped float, int, log int, "
                     f"categorical, conditional float). Each of {STEPS} calls comes right after a new result, "
-                    "so the pool's newest fit is behind and a refit runs in the background thread while we "
+                    "so the pool's newest fit is behind and a refit runs in the fitting process while we "
                     "ask; p50 / p95 over those calls. 'Pool caught up' asks again once the refit is done. "
                     "'Without the pool' is a synchronous proposal in a fresh process: the GP hyperparameter "
                     "fit plus the acquisition search, which a worker would otherwise wait for.",

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -42,22 +42,48 @@ def test_a_fresh_pool_proposes_exactly_what_the_sampler_does(pool: PooledSampler
     assert pool.stats["fresh"] == 3
 
 
-def test_asking_never_waits_for_a_fit(pool: PooledSampler, monkeypatch: pytest.MonkeyPatch) -> None:
-    release = threading.Event()
-    real = pool.inner._make_fit
+class _HeldSampler(BayesSampler):
+    """Fits only once ``gate`` exists: a fit as slow as the test wants, across processes."""
 
-    def slow_fit(*args: Any) -> Any:
-        release.wait(timeout=30)  # a fit that takes as long as the test wants
-        return real(*args)
+    gate: Path
 
-    monkeypatch.setattr(pool.inner, "_make_fit", slow_fit)
+    def _make_fit(self, *args: Any) -> Any:
+        while not self.gate.exists():
+            time.sleep(0.01)
+        return super()._make_fit(*args)
+
+
+def test_asking_never_waits_for_a_fit(tmp_path: Path) -> None:
+    inner = _HeldSampler(LINE, 0, acq_func="EI", n_initial_points=5, candidates=300)
+    inner.gate = tmp_path / "go"
+    pool = PooledSampler(inner, batch_size=4)
     started = time.perf_counter()
     proposals = pool.propose(history(12), 2)
-    assert time.perf_counter() - started < 5  # the fit is still blocked
+    assert time.perf_counter() - started < 5  # the fit is held back
     assert [p.source for p in proposals] == ["bayes-fallback"] * 2
-    release.set()
+    assert not pool.wait(timeout=0.5)
+    inner.gate.touch()
     assert pool.wait(timeout=60)
     assert [p.source for p in pool.propose(history(12), 1)] == ["bayes"]
+
+
+def test_fits_run_in_another_process(pool: PooledSampler) -> None:
+    # In a thread they held the GIL for seconds and slowed the caller's dispatch path.
+    pool.refresh(history(12))
+    assert pool.wait(timeout=60)
+    assert pool.stats["fits"] == 1
+    assert pool.inner.latest_fit() is None  # nothing was fitted here
+
+
+def test_a_request_made_during_a_fit_is_fitted_next_and_older_ones_are_skipped(
+    pool: PooledSampler,
+) -> None:
+    pool.refresh(history(12))
+    pool.refresh(history(13))
+    pool.refresh(history(14))
+    assert pool.wait(timeout=60)
+    assert pool.stats["fits"] == 2  # 12, then the newest: 14
+    assert [p.source for p in pool.propose(history(14), 1)] == ["bayes"]
 
 
 def test_new_results_are_served_from_the_previous_fit_until_the_new_one_is_ready(
@@ -73,9 +99,9 @@ def test_new_results_are_served_from_the_previous_fit_until_the_new_one_is_ready
     assert pool.stats["fits"] >= 2
 
 
-def test_close_stops_the_background_thread(pool: PooledSampler) -> None:
+def test_close_drops_a_requested_fit(pool: PooledSampler) -> None:
     pool.refresh(history(12))
-    assert pool.wait(timeout=60)
-    thread = pool._thread
+    pool.refresh(history(13))
     pool.close()
-    assert thread is not None and not thread.is_alive()
+    assert pool.wait(timeout=60)
+    assert pool.stats["fits"] == 1

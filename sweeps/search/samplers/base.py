@@ -107,12 +107,18 @@ def history_from_snapshot(snapshot: SweepSnapshot) -> History:
 
 
 def _canonical(value: Any) -> Any:
-    if isinstance(value, float):
+    # Exact types first: this runs for every parameter of every result on each decision.
+    kind = type(value)
+    if kind is float:
         return repr(value)  # exact, and NaN / inf survive JSON
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
     if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in sorted(value.items(), key=lambda kv: str(kv[0]))}
+        return {str(k): _canonical(v) for k, v in value.items()}  # dumps sorts the keys
     if isinstance(value, list | tuple):
         return [_canonical(v) for v in value]
+    if isinstance(value, float):
+        return repr(value)
     return value
 
 

@@ -1,32 +1,42 @@
-"""Proposals computed ahead, so asking for the next config costs milliseconds.
+"""Proposals computed ahead, in another process, so asking for a config costs milliseconds.
 
 skopt's GP refit takes seconds at a few hundred results (≈2 s at 200 on the reference
 machine), far too long to hold a free worker. A :class:`BayesSampler` makes proposals from
 a *fit* — a surrogate plus its constant-liar sequence of configs — keyed by the
-fingerprint of the results it was fitted on. :class:`PooledSampler` makes those fits in a
-background thread, and asking for a config never waits for one:
+fingerprint of the results it was fitted on. :class:`PooledSampler` has those fits made in
+a separate fitting process (one per Python process, shared by every sweep in it) and keeps
+the sequences they yield; asking for a config never waits for one:
 
-* if the fit for the current results is ready, it serves the first configs of its
-  sequence that the sweep has not tried (microseconds; exactly what the wrapped sampler
-  would propose on its own);
+* if the sequence for the current results is ready, it serves its first configs that the
+  sweep has not tried (exactly what the wrapped sampler would propose on its own);
 * if the results changed since the newest fit, it serves that fit's sequence anyway
-  (marked ``"bayes-stale"``) and asks the thread to fit the new results — the newest
+  (marked ``"bayes-stale"``) and asks for the new results to be fitted — the newest
   request wins, intermediate ones are skipped;
 * if the ready part of the sequence is used up, it fills with space-filling configs
   (``"bayes-fallback"``) rather than make a worker wait.
 
-After serving it always asks for ``batch_size`` more configs to be ready. Fits are rebuilt
-from the results alone (never pickled), so a restarted process only loses time. The price
-of speed is determinism: which fit serves a request depends on which one has finished.
-Use the wrapped sampler directly where reproducibility matters more than latency (tests,
-benchmarks, replays).
+After serving it always asks for ``batch_size`` more configs to be ready. A process, not a
+thread: skopt's fitting is mostly Python code holding the GIL, and in a thread it slowed
+the worker's own dispatch path several-fold. The fitting process runs at a lower priority
+and gets only the sampler's settings and the results (never pickled fits), so a restarted
+worker, or a crashed fitting process, only loses time. The price of speed is determinism:
+which fit serves a request depends on which one has finished. Use the wrapped sampler
+directly where reproducibility matters more than latency (tests, benchmarks, replays).
 """
 
 from __future__ import annotations
 
 import logging
+import multiprocessing
+import os
 import threading
 import time
+import uuid
+from collections import OrderedDict
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, replace
+from typing import Any
 
 from sweeps.search.samplers.base import History, Pending, Proposal, Sampler
 from sweeps.search.samplers.bayes import BayesSampler
@@ -35,9 +45,86 @@ __all__ = ["PooledSampler"]
 
 log = logging.getLogger(__name__)
 
+_KEEP = 4  # sequences kept per pool (the newest serves stale requests)
+
+
+@dataclass(frozen=True)
+class _Sequence:
+    """A fit's proposals as computed in the fitting process (encoded skopt points)."""
+
+    key: str
+    points: list[list[Any]]
+
+    def ready(self) -> list[list[Any]]:
+        return self.points
+
+
+# --- the fitting process ----------------------------------------------------------------
+
+_executor: ProcessPoolExecutor | None = None
+_executor_lock = threading.Lock()
+
+
+def _submit(*args: Any) -> Future[tuple[_Sequence | None, bool, float]]:
+    """Run :func:`_fit` in this process's fitting process (started on first use)."""
+    global _executor
+    with _executor_lock:
+        for attempt in (1, 2):
+            if _executor is None:
+                # spawn: never fork a process that may hold CUDA, threads or open sockets.
+                _executor = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=os.nice,
+                    initargs=(5,),
+                )
+            try:
+                return _executor.submit(_fit, *args)
+            except BrokenProcessPool:
+                if attempt == 2:
+                    raise
+                log.warning("proposal pool: fitting process died; starting a new one")
+                _executor = None
+    raise AssertionError("unreachable")
+
+
+_samplers: OrderedDict[str, BayesSampler] = OrderedDict()  # in the fitting process
+
+
+def _fit(
+    token: str, sampler: BayesSampler, history: History, ahead: int
+) -> tuple[_Sequence | None, bool, float]:
+    """In the fitting process: fit ``history`` (or reuse the cached fit) and compute its
+    sequence far enough that ``ahead`` untried configs are ready. Returns the sequence,
+    whether a new surrogate was fitted, and the seconds it took."""
+    started = time.perf_counter()
+    inner = _samplers.setdefault(token, sampler)  # its caches of fits and GP hyperparameters
+    _samplers.move_to_end(token)
+    while len(_samplers) > 32:
+        _samplers.popitem(last=False)
+    made = inner.fit(history, compute=False) is None
+    fit = inner.fit(history)
+    if fit is None:
+        return None, False, time.perf_counter() - started
+    inner.serve(fit, history, ahead, compute=True)
+    return _Sequence(fit.key, fit.ready()), made, time.perf_counter() - started
+
+
+def _portable(history: History) -> History:
+    """``history`` with plain dicts: snapshots hold read-only mappings, which do not pickle."""
+    return History(
+        tuple(replace(o, params=dict(o.params)) for o in history.observations),
+        tuple(replace(p, params=dict(p.params)) for p in history.pending),
+        history.n_proposed,
+        tuple(dict(c) for c in history.tried),
+    )
+
+
+# --- the pool, in the process that asks -------------------------------------------------
+
 
 class PooledSampler(Sampler):
-    """Serves a :class:`BayesSampler`'s proposals from fits made in a background thread.
+    """Serves a :class:`BayesSampler`'s proposals from fits made in a fitting process.
 
     When the fit for the current results is ready (and far enough along its sequence),
     the proposals are exactly those the wrapped sampler would make on its own.
@@ -51,12 +138,12 @@ class PooledSampler(Sampler):
         super().__init__(inner.space, inner.seed)
         self.inner = inner
         self.batch_size = batch_size
+        self._token = uuid.uuid4().hex  # names this sampler's caches in the fitting process
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
-        self._request: tuple[History, int] | None = None
-        self._busy = False
-        self._closed = False
-        self._thread: threading.Thread | None = None
+        self._sequences: OrderedDict[str, _Sequence] = OrderedDict()
+        self._request: tuple[History, int] | None = None  # waiting for the one in flight
+        self._in_flight = False
         self.stats: dict[str, float] = {
             "fresh": 0, "stale": 0, "fallback": 0, "direct": 0, "fits": 0, "fit_seconds": 0.0
         }  # fmt: skip
@@ -74,12 +161,14 @@ class PooledSampler(Sampler):
         return self.inner.mix(history, n, lambda m: self._ready(history, m))
 
     def _ready(self, history: History, n: int) -> list[Proposal]:
-        """Up to ``n`` model proposals without fitting; asks the thread for more."""
-        fit = self.inner.fit(history, compute=False)
-        fresh = fit is not None
-        if fit is None:
-            fit = self.inner.latest_fit()
-        out = self.inner.serve(fit, history, n, compute=False) if fit is not None else []
+        """Up to ``n`` model proposals without fitting; asks for more to be fitted."""
+        key = self.inner.model_key(history)
+        with self._lock:
+            sequence = self._sequences.get(key) if key is not None else None
+            fresh = sequence is not None
+            if sequence is None and self._sequences:
+                sequence = next(reversed(self._sequences.values()))
+        out = self.inner.serve(sequence, history, n, compute=False) if sequence else []
         if not fresh:
             out = [Proposal(p.params, f"{p.source}-stale") for p in out]
         self.stats["fresh" if fresh else "stale"] += len(out)
@@ -96,53 +185,54 @@ class PooledSampler(Sampler):
         if self.inner.fit_rung(history) is not None:
             self._ask_for(history, self.batch_size)
 
-    def _ask_for(self, history: History, ahead: int) -> None:
-        with self._lock:
-            self._request = (history, ahead)  # the newest request wins
-            if self._thread is None or not self._thread.is_alive():
-                self._closed = False
-                self._thread = threading.Thread(
-                    target=self._run, name="rungs-proposal-pool", daemon=True
-                )
-                self._thread.start()
-            self._changed.notify_all()
-
     # --- background fitting ---------------------------------------------------------------
 
-    def _run(self) -> None:
-        while True:
-            with self._lock:
-                while self._request is None and not self._closed:
-                    self._changed.wait()
-                if self._closed:
-                    return
-                assert self._request is not None
-                history, ahead = self._request
-                self._request = None
-                self._busy = True
-            started = time.perf_counter()
+    def _ask_for(self, history: History, ahead: int) -> None:
+        with self._lock:
+            if self._in_flight:
+                self._request = (history, ahead)  # the newest request wins
+                return
+            self._in_flight = True
+        self._send(history, ahead)
+
+    def _send(self, history: History, ahead: int) -> None:
+        try:
+            future = _submit(self._token, self.inner, _portable(history), ahead)
+        except Exception as exc:  # the process is exiting, or cannot start another process
+            log.warning("proposal pool: no fit (%s); serving what is ready", exc)
+            self._done(None)
+            return
+        future.add_done_callback(self._done)
+
+    def _done(self, future: Future[tuple[_Sequence | None, bool, float]] | None) -> None:
+        """A fit came back (on the executor's thread): keep its sequence, send the next."""
+        result = None
+        if future is not None:
             try:
-                made = self.inner.fit(history, compute=False) is None
-                fit = self.inner.fit(history)
-                if fit is not None:
-                    # Compute the sequence far enough that `ahead` untried configs are ready.
-                    self.inner.serve(fit, history, ahead, compute=True)
-            except Exception:  # pragma: no cover - a bad fit must not kill the pool
+                result = future.result()
+            except Exception:  # a bad fit must not kill the pool: keep the previous one
                 log.exception("proposal pool: fit failed; keeping the previous one")
-                made = False
-            seconds = time.perf_counter() - started
-            with self._lock:
-                if made:
-                    self.stats["fits"] += 1
+        with self._lock:
+            if result is not None:
+                sequence, made, seconds = result
+                if sequence is not None:
+                    self._sequences[sequence.key] = sequence
+                    self._sequences.move_to_end(sequence.key)
+                    while len(self._sequences) > _KEEP:
+                        self._sequences.popitem(last=False)
+                self.stats["fits"] += made
                 self.stats["fit_seconds"] += seconds
-                self._busy = False
-                self._changed.notify_all()
+            request, self._request = self._request, None
+            self._in_flight = request is not None
+            self._changed.notify_all()
+        if request is not None:
+            self._send(*request)
 
     def wait(self, timeout: float | None = None) -> bool:
-        """Block until no refit is running or requested; False on timeout."""
+        """Block until no fit is running or requested; False on timeout."""
         deadline = None if timeout is None else time.monotonic() + timeout
         with self._lock:
-            while self._busy or self._request is not None:
+            while self._in_flight:
                 remaining = None if deadline is None else deadline - time.monotonic()
                 if remaining is not None and remaining <= 0:
                     return False
@@ -150,11 +240,6 @@ class PooledSampler(Sampler):
         return True
 
     def close(self) -> None:
-        """Stop the background thread (a requested refit is dropped)."""
+        """Drop a requested fit (the one in flight finishes; its result is kept)."""
         with self._lock:
-            self._closed = True
             self._request = None
-            self._changed.notify_all()
-            thread = self._thread
-        if thread is not None:
-            thread.join(timeout=30)
