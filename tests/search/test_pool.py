@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -105,3 +109,43 @@ def test_close_drops_a_requested_fit(pool: PooledSampler) -> None:
     pool.close()
     assert pool.wait(timeout=60)
     assert pool.stats["fits"] == 1
+
+
+_ASKER = """
+import os, signal, sys
+from sweeps.search import BayesSampler, PooledSampler
+from sweeps.search.samplers import pool
+from tests.search.test_bayes import LINE, history
+
+if __name__ == "__main__":
+    p = PooledSampler(BayesSampler(LINE, 0, acq_func="EI", n_initial_points=5, candidates=300))
+    p.refresh(history(12))
+    assert p.wait(timeout=60)
+    print(*pool._executor._processes, flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_the_fitting_process_does_not_outlive_a_killed_asker(tmp_path: Path) -> None:
+    script = tmp_path / "asker.py"
+    script.write_text(_ASKER)
+    root = Path(__file__).resolve().parents[2]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    done = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr
+    (child,) = map(int, done.stdout.split())
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(child)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie has exited and waits for its (new) parent to reap it.
+    return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()

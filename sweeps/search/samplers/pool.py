@@ -75,8 +75,8 @@ def _submit(*args: Any) -> Future[tuple[_Sequence | None, bool, float]]:
                 _executor = ProcessPoolExecutor(
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
-                    initializer=os.nice,
-                    initargs=(5,),
+                    initializer=_start_fitting_process,
+                    initargs=(os.getpid(),),
                 )
             try:
                 return _executor.submit(_fit, *args)
@@ -89,6 +89,19 @@ def _submit(*args: Any) -> Future[tuple[_Sequence | None, bool, float]]:
 
 
 _samplers: OrderedDict[str, BayesSampler] = OrderedDict()  # in the fitting process
+
+
+def _start_fitting_process(parent: int) -> None:
+    """Fits are background work: lower priority, and never outlive the process that asked
+    (its queue's write end is shared with us, so a SIGKILLed parent leaves no EOF to see)."""
+    os.nice(5)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="rungs-parent-watch", daemon=True).start()
 
 
 def _fit(
