@@ -1,19 +1,29 @@
-"""Bulk writes of metric points: the one path by which training curves reach the database.
+"""Bulk writes of metric points: the one path by which training curves reach the database,
+and the rollups that keep them cheap to draw.
 
 PostgreSQL takes a batch through ``COPY ... FROM STDIN`` (psycopg 3), SQLite through one
 ``executemany`` inside one transaction; both are an order of magnitude faster than
 ``bulk_create`` because no model instances are built. A non-finite value (NaN, inf) is stored
 as NULL: SQL has no NaN in float columns on every backend, and the dashboard draws a gap.
+
+When a segment ends its points are final, and :func:`roll_up` folds them into the trial's
+:class:`~sweeps.models.SeriesRollup` rows (per series, min and max per step bucket at a few
+resolutions), so a sweep page reads a few dozen buckets per curve instead of every point.
+:func:`drop_points_after` deletes a lost segment's points and keeps the rollups equal to
+what remains.
 """
 
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Sequence
+from typing import Any
 
 from django.db import connections, transaction
 
-from sweeps.models import MetricPoint
+from sweeps.models import MetricPoint, SeriesRollup, Trial
+from sweeps.queries import ROLLUP_LEVELS, bucket_width, fold_buckets
 
 # (name, step, value, unix time)
 Point = tuple[str, int, float | None, float]
@@ -68,3 +78,94 @@ def write_points(
     with transaction.atomic(using=using), connection.cursor() as cursor:
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
     return len(rows)
+
+
+def roll_up(trial: Trial, *, using: str = "default") -> int:
+    """Fold the trial's points logged since its last roll-up into its rollups; returns how
+    many points were folded.
+
+    Call it when a segment ends (finished, interrupted or failed: its points are final),
+    inside the transaction that holds the trial's row lock, so two roll-ups of one trial
+    never interleave. A later segment's points are folded on top; folding is exact, so the
+    rollups always equal bucketing every point at once (:func:`sweeps.queries.fold_buckets`).
+    """
+    return fold_rollups(MetricPoint, SeriesRollup, trial.sweep_id, trial.pk, using=using)
+
+
+def drop_points_after(trial: Trial, step: int, *, using: str = "default") -> int:
+    """Delete the trial's points past ``step`` (what a lost segment logged after its last
+    checkpoint) and keep its rollups equal to the points that remain; returns how many
+    points were deleted."""
+    deleted, _ = MetricPoint.objects.using(using).filter(trial_id=trial.pk, step__gt=step).delete()
+    fold_rollups(
+        MetricPoint, SeriesRollup, trial.sweep_id, trial.pk, dropped_after=step, using=using
+    )
+    return deleted
+
+
+def fold_rollups(
+    point_model: Any,
+    rollup_model: Any,
+    sweep_id: int,
+    trial_id: int,
+    *,
+    dropped_after: int | None = None,
+    using: str = "default",
+) -> int:
+    """The work of :func:`roll_up` on the given models (a data migration passes its own).
+
+    ``dropped_after``: points past this step were just deleted. The rollups forget them
+    only by being folded again from the points that remain, which happens only when they
+    held such a point (the lost segment had not reached them: its points were all past
+    the cursor, and nothing needs undoing).
+    """
+    finest = ROLLUP_LEVELS[-1]
+    rows = list(
+        rollup_model.objects.using(using)
+        .filter(trial_id=trial_id, level=finest)
+        .values_list("name", "buckets", "cursor")
+    )
+    kept: dict[str, list[Any]] = {name: buckets for name, buckets, _ in rows}
+    cursor = min((c for _, _, c in rows), default=0)
+    rebuild = dropped_after is not None and any(
+        buckets and buckets[-1][1] > dropped_after for buckets in kept.values()
+    )
+    if rebuild:
+        kept, cursor = {}, 0
+    points = (
+        point_model.objects.using(using)
+        .filter(sweep_id=sweep_id, trial_id=trial_id, id__gt=cursor)
+        .values_list("name", "step", "value", "id")
+    )
+    fresh: dict[str, list[tuple[int, float | None]]] = defaultdict(list)
+    top, folded = cursor, 0
+    for name, step, value, point_id in points.iterator(chunk_size=10_000):
+        fresh[name].append((step, value))
+        top = max(top, point_id)
+        folded += 1
+    if not folded and not rebuild:
+        return 0
+    rollups = []
+    for name in sorted(kept.keys() | fresh.keys()):
+        old, new = kept.get(name, []), fresh.get(name, [])
+        # Buckets are in step order: the last one ends at the series' last step so far.
+        last = max([old[-1][1]] if old else [], default=0)
+        last = max(last, max((step for step, _ in new), default=0))
+        fine = fold_buckets(bucket_width(last, finest), old, new)
+        for level in ROLLUP_LEVELS:
+            width = bucket_width(last, level)
+            rollups.append(
+                rollup_model(
+                    sweep_id=sweep_id,
+                    trial_id=trial_id,
+                    name=name,
+                    level=level,
+                    width=width,
+                    cursor=top,
+                    buckets=fine if level == finest else fold_buckets(width, fine),
+                )
+            )
+    with transaction.atomic(using=using):
+        rollup_model.objects.using(using).filter(trial_id=trial_id).delete()
+        rollup_model.objects.using(using).bulk_create(rollups)
+    return folded

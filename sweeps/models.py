@@ -1,4 +1,5 @@
-"""The sweep domain: search spaces, sweeps, trials, rung results, metric points, events.
+"""The sweep domain: search spaces, sweeps, trials, rung results, metric points, their
+rollups, events.
 
 The database is the source of truth. Status changes are checked against the state machines
 in :mod:`sweeps.states` on every save; the service functions in :mod:`sweeps.services` are
@@ -236,6 +237,41 @@ class MetricPoint(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name}[{self.step}] = {self.value}"
+
+
+class SeriesRollup(models.Model):
+    """One trial's curve of one metric, downsampled for the sweep page at one resolution.
+
+    ``buckets`` cut the steps into equal ``width``-step buckets (a power of two) and keep,
+    per bucket, its first and last step and its minimum and maximum value, so a spike
+    survives thinning. ``level`` is the most buckets the curve may have at this resolution:
+    the sweep page reads the level its point budget asks for (one row per series, a few
+    dozen buckets each) instead of aggregating every point. Rows cover the trial's points
+    with id <= ``cursor``; they are folded forward when a segment ends (the one place its
+    points are final, see :mod:`sweeps.ingest`), so a page adds only the points past the
+    cursor of trials still training.
+    """
+
+    sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, db_index=False)
+    trial = models.ForeignKey(
+        Trial, related_name="rollups", on_delete=models.CASCADE, db_index=False
+    )  # the unique constraint indexes it
+    name = models.CharField(max_length=32)
+    level = models.PositiveSmallIntegerField(help_text="At most this many buckets.")
+    width = models.PositiveBigIntegerField(help_text="Steps per bucket (a power of two).")
+    cursor = models.BigIntegerField(help_text="The newest metric point id folded in.")
+    buckets = models.JSONField(
+        default=list, help_text="[[first step, last step, min, max], ...] in step order."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "name", "level"], name="unique_rollup")
+        ]
+        indexes = [models.Index(fields=["sweep", "level"], name="rollup_sweep_level")]
+
+    def __str__(self) -> str:
+        return f"trial {self.trial_id} {self.name} in {len(self.buckets)} buckets"
 
 
 class Event(models.Model):

@@ -5,25 +5,27 @@
   (by the rule or by hand) and the flags a page draws (cut, running, killed, ...).
 * :func:`sweep_summary` / :func:`sweep_summaries` — counts, progress and the best trial.
 * :func:`trial_rows` — the light per-trial rows of the trial table.
-* :func:`metric_series` — every trial's curves, thinned on the database to a point budget;
-  :func:`downsample` / :func:`downsample_points` — the same rule in Python. Thinning keeps
-  the extremes of each bucket (min and max), so a spike or a divergence is never smoothed
+* :func:`metric_series` — every trial's curves thinned to a point budget, from the stored
+  rollups (:func:`fold_buckets`) plus the points past them, aggregated on the database;
+  :func:`downsample` / :func:`downsample_points` — thinning in Python. Thinning keeps the
+  extremes of each bucket (min and max), so a spike or a divergence is never smoothed
   away, and keeps the first and last point of each series.
 * :func:`param_importance` — how much each parameter explains of the objective.
 
-The pure functions (``build_bracket``, ``downsample``, ``param_importance``) take plain
-dicts and lists and are tested without a database.
+The pure functions (``build_bracket``, ``downsample``, ``fold_buckets``,
+``param_importance``) take plain dicts and lists and are tested without a database.
 """
 
 from __future__ import annotations
 
 import math
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
+from functools import reduce
 from typing import Any
 
 import numpy as np
-from django.core.cache import cache
 from django.db import connection, transaction
 from django.db.models import (
     BigIntegerField,
@@ -33,12 +35,13 @@ from django.db.models import (
     F,
     Max,
     Min,
+    Q,
     QuerySet,
     Value,
     When,
 )
 
-from sweeps.models import Event, MetricPoint, RungResult, Sweep, Trial
+from sweeps.models import Event, MetricPoint, RungResult, SeriesRollup, Sweep, Trial
 from sweeps.states import TrialStatus
 
 # Per-step and per-epoch metrics the sweep page charts; trial pages chart every name.
@@ -47,7 +50,6 @@ SWEEP_CHART_METRICS = ("train_loss", "val_loss", "grad_norm", "lr")
 SERIES_MAX_POINTS = 512
 SERIES_TOTAL_POINTS = 100_000
 SERIES_MIN_POINTS = 16
-SERIES_CACHE_SECONDS = 24 * 3600
 
 TRIAL_FIELDS = (
     "id", "number", "status", "params", "manual", "bracket", "rung", "budget", "manual_rungs",
@@ -548,50 +550,106 @@ def downsample_points(points: QuerySet[MetricPoint], max_points: int) -> list[di
     ]
 
 
-def _mid(bucket: Mapping[str, Any]) -> float | None:
-    if bucket["lo"] is None:
+# --- rollups: buckets of extremes -----------------------------------------------------------
+
+# The resolutions every series is stored at (the most buckets each); a page's point budget
+# picks one. A bucket is [first step, last step, min, max]; min and max are None when the
+# bucket holds no finite value.
+ROLLUP_LEVELS = (8, 16, 32, 64, 128, 256)
+Bucket = list[Any]
+
+
+def bucket_width(length: int, n_buckets: int) -> int:
+    """Steps per bucket when steps 0..``length`` are cut into at most ``n_buckets`` (a power
+    of two) buckets. A power of two too, so a coarser bucket is a union of finer ones."""
+    return max(1, (1 << max(length, 1).bit_length()) // n_buckets)
+
+
+def _fold_one(
+    out: dict[int, Bucket], key: int, s0: int, s1: int, lo: float | None, hi: float | None
+) -> None:
+    b = out.get(key)
+    if b is None:
+        out[key] = [s0, s1, lo, hi]
+        return
+    if s0 < b[0]:
+        b[0] = s0
+    if s1 > b[1]:
+        b[1] = s1
+    if lo is not None:
+        if b[2] is None or lo < b[2]:
+            b[2] = lo
+        if b[3] is None or hi > b[3]:  # type: ignore[operator]
+            b[3] = hi
+
+
+def fold_buckets(
+    width: int,
+    buckets: Iterable[Sequence[Any]] = (),
+    points: Iterable[tuple[int, float | None]] = (),
+) -> list[Bucket]:
+    """``buckets`` and raw ``(step, value)`` ``points`` merged into ``width``-step buckets,
+    in step order (pure).
+
+    Every input bucket must lie inside one ``width``-step bucket, as any bucket of a finer
+    power-of-two width does. Folding is exact, and idempotent (a minimum or a maximum does
+    not change when it sees a value twice), so a series can be folded segment by segment,
+    then coarsened, and the result is what bucketing every point at once gives. Missing
+    values (None, NaN, inf) count for the steps only.
+    """
+    out: dict[int, Bucket] = {}
+    for s0, s1, lo, hi in buckets:
+        _fold_one(out, s0 // width, s0, s1, lo, hi)
+    for step, value in points:
+        v = _finite(value)
+        _fold_one(out, step // width, step, step, v, v)
+    return [out[k] for k in sorted(out)]
+
+
+def _mid(bucket: Sequence[Any]) -> float | None:
+    if bucket[2] is None:
         return None
-    return (bucket["lo"] + bucket["hi"]) / 2
+    return (bucket[2] + bucket[3]) / 2  # type: ignore[no-any-return]
 
 
-def _merge_buckets(buckets: list[dict[str, Any]], target: int) -> list[dict[str, Any]]:
+def _merge_buckets(buckets: list[Bucket], target: int) -> list[Bucket]:
     """Merge neighbouring min/max buckets until at most ``target`` remain."""
     while len(buckets) > target:
         merged = []
         for i in range(0, len(buckets), 2):
             pair = buckets[i : i + 2]
-            lo = [b for b in pair if b["lo"] is not None]
+            lo = [b for b in pair if b[2] is not None]
             merged.append(
-                {
-                    "s0": pair[0]["s0"],
-                    "s1": pair[-1]["s1"],
-                    "lo": min(b["lo"] for b in lo) if lo else None,
-                    "hi": max(b["hi"] for b in lo) if lo else None,
-                }
+                [
+                    pair[0][0],
+                    pair[-1][1],
+                    min(b[2] for b in lo) if lo else None,
+                    max(b[3] for b in lo) if lo else None,
+                ]
             )
         buckets = merged
     return buckets
 
 
-def _bucket_points(buckets: list[dict[str, Any]]) -> tuple[list[int], list[float | None]]:
+def _bucket_points(buckets: Sequence[Bucket]) -> tuple[list[int], list[float | None]]:
     """Two points per bucket (min and max) in the order of the local trend."""
     steps: list[int] = []
     values: list[float | None] = []
-    for i, b in enumerate(buckets):
-        if b["lo"] is None:
+    for i, (s0, s1, lo, hi) in enumerate(buckets):
+        if lo is None:
             continue
-        if b["lo"] == b["hi"] or b["s0"] == b["s1"]:
-            steps.append(b["s0"])
-            values.append(_round(b["lo"]))
+        if lo == hi or s0 == s1:
+            steps.append(s0)
+            values.append(_round(lo))
             continue
-        # The database gives each bucket's min and max but not where they fell: follow the
-        # trend between the neighbouring buckets (falling: max first, then min).
+        # A bucket keeps its min and max but not where they fell: follow the trend between
+        # the neighbouring buckets (falling: max first, then min).
         prev = _mid(buckets[i - 1]) if i > 0 else None
         nxt = _mid(buckets[i + 1]) if i + 1 < len(buckets) else None
-        here = _mid(b)
-        first_low = (nxt if nxt is not None else here) >= (prev if prev is not None else here)  # type: ignore[operator]
-        a, z = (b["lo"], b["hi"]) if first_low else (b["hi"], b["lo"])
-        steps += [b["s0"], b["s1"]]
+        here = (lo + hi) / 2
+        first_low = (nxt if nxt is not None else here) >= (prev if prev is not None else here)
+        a, z = (lo, hi) if first_low else (hi, lo)
+        steps += [s0, s1]
         values += [_round(a), _round(z)]
     return steps, values
 
@@ -609,20 +667,21 @@ _KEY_STRIDE = 1 << 24
 
 def _series_lengths(
     sweep_id: int, trial_ids: list[int] | None, names: Sequence[str], upto: int
-) -> tuple[dict[int, int], dict[int, tuple[str, int, int, str]]]:
+) -> tuple[dict[int, int], set[int]]:
     """Last step of each trial (its recorded step when finished, else asked of the index),
-    and for finished trials a signature that changes if they ever train again."""
+    and the trials that may have points past their rollups: those running, or whose worker
+    has not ended its segment yet (a trial killed or paused mid-segment). Every other trial
+    logged its last point before its last segment ended, and that rolled it up."""
     qs = Trial.objects.filter(sweep_id=sweep_id)
     if trial_ids is not None:
         qs = qs.filter(pk__in=trial_ids)
     lengths: dict[int, int] = {}
-    finished: dict[int, tuple[str, int, int, str]] = {}
-    rows = qs.values_list("id", "step", "status", "rung", "created_at")
-    for trial_id, step, status, rung, created in rows:
+    training: set[int] = set()
+    for trial_id, step, status, worker in qs.values_list("id", "step", "status", "worker"):
+        if worker or status == TrialStatus.RUNNING:
+            training.add(trial_id)
         if status not in TrialStatus.ACTIVE:
             lengths[trial_id] = step
-            # created_at tells a trial from another that reuses its id (a restored database).
-            finished[trial_id] = (status, step, rung, created.isoformat())
             continue
         # A trial still training is ahead of its recorded step: one index lookup per metric.
         last = 0
@@ -635,7 +694,26 @@ def _series_lengths(
             )
             last = max(last, found or 0)
         lengths[trial_id] = last
-    return lengths, finished
+    return lengths, training
+
+
+def _stored_rollups(
+    sweep_id: int, trial_ids: list[int] | None, names: Sequence[str], level: int
+) -> dict[int, tuple[int, dict[str, tuple[int, list[Bucket]]]]]:
+    """Per trial: the id its rollups cover up to, and per name (width, buckets) at ``level``."""
+    qs = SeriesRollup.objects.filter(sweep_id=sweep_id, level=level, name__in=names)
+    if trial_ids is not None:
+        qs = qs.filter(trial_id__in=trial_ids)
+    out: dict[int, tuple[int, dict[str, tuple[int, list[Bucket]]]]] = {}
+    rows = qs.values_list("trial_id", "name", "width", "cursor", "buckets")
+    for trial_id, name, width, cursor, buckets in rows:
+        found = out.get(trial_id)
+        # A trial's rows are written together, with one cursor; were they ever not, the
+        # lower one is safe (folding a point twice changes no minimum or maximum).
+        if found is None or cursor < found[0]:
+            found = out[trial_id] = (cursor, found[1] if found else {})
+        found[1][name] = (width, buckets)
+    return out
 
 
 def metric_series(
@@ -647,25 +725,29 @@ def metric_series(
     max_points: int = SERIES_MAX_POINTS,
     total_points: int = SERIES_TOTAL_POINTS,
 ) -> dict[str, Any]:
-    """Every trial's curves of a sweep, thinned on the database, for a first render.
+    """Every trial's curves of a sweep, thinned to a point budget, for a first render.
 
     ``names``: the metrics; ``trials``: only these trial ids; ``upto``: only points with
     id <= upto (a live cursor; default: the newest point). Each series keeps at most
     ``max_points`` points, fewer when many series must share ``total_points``.
 
-    Thinning runs as GROUP BY on the database: each series is cut into equal step buckets
-    and each bucket gives its minimum and maximum (its extremes), drawn at the bucket's
-    first and last step in the order of the local trend; series shorter than the budget
-    come back exactly. Trials of similar length share one query. A finished trial's thinned
-    curves never change, so they are kept in Django's cache and only the trials still
-    training are read again.
+    Each series is cut into equal step buckets (a power of two steps each, as many as the
+    budget allows up to the trial's last step), and each bucket gives its minimum and
+    maximum (its extremes, so a spike survives), drawn at the bucket's first and last step
+    in the order of the local trend; series shorter than the budget come back exactly.
+
+    The buckets of a trial's points up to its last segment end are stored
+    (:class:`~sweeps.models.SeriesRollup`, see :func:`sweeps.ingest.roll_up`), so only the
+    points past them are aggregated (GROUP BY on the database): those of trials still
+    training, and every point of a trial without rollups. Stored and fresh buckets fold
+    exactly, so the curves are the ones bucketing every point would give.
 
     Returns ``{"cursor": upto, "series": [{"trial": id, "name": name, "step": [...],
     "value": [...]}, ...]}`` ordered by trial id then name; values are rounded to 5
     significant digits and NaN / inf become None.
     """
     sweep_id = sweep if isinstance(sweep, int) else sweep.pk
-    names = list(names)
+    names = sorted(set(names))
     if upto is None:
         upto = (
             MetricPoint.objects.filter(sweep_id=sweep_id)
@@ -674,74 +756,82 @@ def metric_series(
             .first()
         ) or 0
     trial_ids = list(trials) if trials is not None else None
-    lengths, finished = _series_lengths(sweep_id, trial_ids, names, upto)
+    # Trials first, then their rollups: a segment that ends in between leaves rollups that
+    # are newer (and those are passed over), never older, than the trial row says.
+    lengths, training = _series_lengths(sweep_id, trial_ids, names, upto)
     per_series = series_budget(len(lengths) * len(names), max_points, total_points)
-    # A power of two, so the budget (and the cache) stays put while trials are added.
+    # A power of two, so widths nest and the budget stays put while trials are added.
     n_buckets = 1 << max(0, (per_series // 2).bit_length() - 1)
-    cache_key = f"rungs:series:{sweep_id}:{n_buckets}:{','.join(names)}"
-    cached: dict[int, dict[str, Any]] = cache.get(cache_key) or {}
-    result: dict[int, dict[str, tuple[list[int], list[float | None]]]] = {}
-    todo: dict[int, int] = {}
-    for trial_id, length in lengths.items():
-        entry = cached.get(trial_id)
-        if entry is not None and entry["sig"] == finished.get(trial_id) and entry["max_id"] <= upto:
-            result[trial_id] = entry["series"]
+    stored = (
+        _stored_rollups(sweep_id, trial_ids, names, n_buckets) if n_buckets in ROLLUP_LEVELS else {}
+    )
+    widths = {trial_id: bucket_width(length, n_buckets) for trial_id, length in lengths.items()}
+    rolled: dict[int, dict[str, tuple[int, list[Bucket]]]] = {}
+    tails: dict[int, int] = {}  # trial -> aggregate its points with id > this
+    for trial_id in lengths:
+        found = stored.get(trial_id)
+        if found is not None and found[0] <= upto:
+            rolled[trial_id] = found[1]
+            if trial_id in training:
+                tails[trial_id] = found[0]
         else:
-            todo[trial_id] = length
-    fresh, max_ids = _thin_on_database(sweep_id, todo, names, n_buckets, upto)
-    result.update(fresh)
-    changed = False
-    for trial_id in todo:
-        sig = finished.get(trial_id)
-        if sig is not None:  # finished: its curves are final, keep them
-            cached[trial_id] = {
-                "sig": sig, "max_id": max_ids.get(trial_id, 0), "series": fresh.get(trial_id, {})
-            }  # fmt: skip
-            changed = True
-    if changed:
-        cache.set(cache_key, cached, SERIES_CACHE_SECONDS)
-    series = [
-        {"trial": trial_id, "name": name, "step": steps, "value": values}
-        for trial_id in sorted(result)
-        for name, (steps, values) in sorted(result[trial_id].items())
-    ]
+            # No rollups yet, or ones newer than this cursor: every point up to it.
+            tails[trial_id] = 0
+    fresh = _aggregate(sweep_id, {t: (widths[t], after) for t, after in tails.items()}, names, upto)
+    series = []
+    for trial_id in sorted(lengths):
+        own = rolled.get(trial_id, {})
+        for name in names:
+            kept, tail = own.get(name), fresh.get((trial_id, name))
+            if kept is None and tail is None:
+                continue
+            width = max(widths[trial_id], kept[0] if kept is not None else 0)
+            if tail is None and kept is not None and kept[0] == width:
+                buckets = kept[1]
+            else:
+                buckets = fold_buckets(width, [*(kept[1] if kept else ()), *(tail or ())])
+            steps, values = _bucket_points(_merge_buckets(buckets, n_buckets))
+            series.append({"trial": trial_id, "name": name, "step": steps, "value": values})
     return {"cursor": upto, "series": series}
 
 
-def _thin_on_database(
-    sweep_id: int, lengths: Mapping[int, int], names: list[str], n_buckets: int, upto: int
-) -> tuple[dict[int, dict[str, tuple[list[int], list[float | None]]]], dict[int, int]]:
-    """Min/max per step bucket of each (trial, name) series; also each trial's newest id."""
-    if not lengths:
-        return {}, {}
-    # Trials whose lengths are within a factor 2 share a bucket width (between n_buckets / 2
-    # and n_buckets buckets each), so one query serves them all without a join.
-    classes: dict[int, list[int]] = defaultdict(list)
-    for trial_id, length in lengths.items():
-        classes[max(length, 1).bit_length()].append(trial_id)
+def _aggregate(
+    sweep_id: int, tails: Mapping[int, tuple[int, int]], names: list[str], upto: int
+) -> dict[tuple[int, str], list[Bucket]]:
+    """Buckets of each (trial, name) series over the trial's points with
+    ``after < id <= upto``, where ``tails`` maps trial -> (bucket width, after)."""
+    if not tails:
+        return {}
+    # Trials that share a bucket width share one query, so it needs no join.
+    groups: dict[int, dict[int, int]] = defaultdict(dict)
+    for trial_id, (width, after) in tails.items():
+        groups[width][trial_id] = after
     name_index = Case(
         *(When(name=name, then=Value(i)) for i, name in enumerate(names)),
         output_field=BigIntegerField(),
     )
-    per: dict[tuple[int, str], list[dict[str, Any]]] = defaultdict(list)
-    max_ids: dict[int, int] = defaultdict(int)
-    for bits, ids in classes.items():
-        width = max(1, math.ceil((1 << bits) / n_buckets))
+    per: dict[tuple[int, str], list[tuple[int, Bucket]]] = defaultdict(list)
+    for width, afters in groups.items():
+        whole = [trial_id for trial_id, after in afters.items() if after == 0]
+        which = [Q(trial_id__in=whole)] if whole else []
+        which += [Q(trial_id=trial_id, id__gt=after) for trial_id, after in afters.items() if after]
         key = ExpressionWrapper(
             (F("trial_id") * len(names) + name_index) * _KEY_STRIDE + F("step") / Value(width),
             output_field=BigIntegerField(),
         )
         rows = (
             MetricPoint.objects.filter(
-                sweep_id=sweep_id, id__lte=upto, name__in=names, trial_id__in=ids
+                reduce(operator.or_, which),
+                sweep_id=sweep_id,
+                id__gt=min(afters.values()),
+                id__lte=upto,
+                name__in=names,
             )
             .annotate(k=key)
             .values("k")
-            .annotate(
-                lo=Min("value"), hi=Max("value"), s0=Min("step"), s1=Max("step"), top=Max("id")
-            )
+            .annotate(lo=Min("value"), hi=Max("value"), s0=Min("step"), s1=Max("step"))
             .order_by()
-            .values_list("k", "lo", "hi", "s0", "s1", "top")
+            .values_list("k", "lo", "hi", "s0", "s1")
         )
         with transaction.atomic():
             if connection.vendor == "postgresql":
@@ -750,21 +840,18 @@ def _thin_on_database(
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL work_mem = '64MB'")
             fetched = list(rows)
-        for k, lo, hi, s0, s1, top in fetched:
+        for k, lo, hi, s0, s1 in fetched:
             series_key, bucket = divmod(k, _KEY_STRIDE)
             trial_id, index = divmod(series_key, len(names))
             lo, hi = _finite(lo), _finite(hi)
             if lo is None or hi is None:
                 lo = hi = None
-            per[(trial_id, names[index])].append(
-                {"b": bucket, "lo": lo, "hi": hi, "s0": s0, "s1": s1}
-            )
-            max_ids[trial_id] = max(max_ids[trial_id], top)
-    out: dict[int, dict[str, tuple[list[int], list[float | None]]]] = defaultdict(dict)
-    for (trial_id, name), buckets in per.items():
-        buckets.sort(key=lambda r: r["b"])
-        out[trial_id][name] = _bucket_points(_merge_buckets(buckets, n_buckets))
-    return dict(out), dict(max_ids)
+            per[(trial_id, names[index])].append((bucket, [s0, s1, lo, hi]))
+    out: dict[tuple[int, str], list[Bucket]] = {}
+    for series_key, found in per.items():
+        found.sort(key=lambda kb: kb[0])
+        out[series_key] = [b for _, b in found]
+    return out
 
 
 def trial_series(

@@ -20,7 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dashboard.broadcast import nudge_sweep
-from sweeps.models import Event, MetricPoint, RungResult, Sweep, Trial
+from sweeps.ingest import drop_points_after, roll_up
+from sweeps.models import Event, RungResult, Sweep, Trial
 from sweeps.search.space import SpaceError
 from sweeps.states import InvalidTransition, SweepStatus, TrialStatus
 from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, _int_field, clean_spec
@@ -218,7 +219,9 @@ def resume_trial(trial_id: int, user: Any = None) -> Trial:
     """Continue a paused trial from its checkpoint (or, if its rung was done, await a decision)."""
     trial = _locked_trial(trial_id)
     if trial.status != TrialStatus.PAUSED:
-        raise Conflict(f"trial {trial.number} is {trial.status}; only a paused trial can be resumed")
+        raise Conflict(
+            f"trial {trial.number} is {trial.status}; only a paused trial can be resumed"
+        )
     if trial.worker:
         raise Conflict(
             f"trial {trial.number} is still saving its checkpoint; resume it in a moment"
@@ -419,6 +422,7 @@ def finish_segment(
         trial = _segment_trial(trial_id, attempt)
         if trial is None or trial.rung != rung:
             return
+        roll_up(trial)  # the segment's points are final
         finite = value if value is not None and math.isfinite(value) else None
         RungResult.objects.get_or_create(
             trial=trial, rung=rung,
@@ -447,6 +451,7 @@ def interrupt_segment(
         trial = _segment_trial(trial_id, attempt)
         if trial is None:
             return
+        roll_up(trial)
         trial.resource_done, trial.step, trial.checkpoint = resource_done, step, checkpoint
         trial.worker, trial.heartbeat_at = "", None
         fields = ["resource_done", "step", "checkpoint", "worker", "heartbeat_at"]
@@ -471,10 +476,12 @@ def fail_segment(
             return
         trial.worker, trial.heartbeat_at, trial.error = "", None, reason[-4000:]
         if trial.status != TrialStatus.RUNNING:
+            roll_up(trial)
             trial.save(update_fields=["worker", "heartbeat_at", "error"])
         elif retry and trial.attempt < settings.RUNGS_MAX_ATTEMPTS:
             _requeue(trial, reason)
         else:
+            roll_up(trial)
             status = TrialStatus.DIVERGED if diverged else TrialStatus.FAILED
             move_status(
                 trial,
@@ -493,8 +500,9 @@ def fail_segment(
 
 def _requeue(trial: Trial, reason: str) -> None:
     """Send a running trial back to the queue; it resumes from its last checkpoint. Points its
-    lost segment logged after that checkpoint are dropped, so the series has no duplicates."""
-    MetricPoint.objects.filter(trial=trial, step__gt=trial.step).delete()
+    lost segment logged after that checkpoint are dropped, so the series has no duplicates,
+    and the trial's rollups follow."""
+    drop_points_after(trial, trial.step)
     move_status(trial, TrialStatus.PENDING, worker="", heartbeat_at=None, error=reason[-4000:])
     record_event(trial.sweep, "requeued", f"trial {trial.number} re-queued: {reason[:200]}",
                  trial=trial, attempt=trial.attempt)  # fmt: skip
@@ -519,6 +527,7 @@ def reap_lost_segments() -> int:
                 continue
             reason = f"worker {trial.worker or '(queued)'} lost on attempt {attempt}"
             if attempt >= settings.RUNGS_MAX_ATTEMPTS:
+                roll_up(trial)  # what the lost segment logged stays, as it is
                 move_status(trial, TrialStatus.FAILED, worker="", error=f"{reason}; gave up after {attempt} attempts",
                       finished_at=timezone.now())  # fmt: skip
                 record_event(trial.sweep, "failed", trial.error, trial=trial)

@@ -178,41 +178,42 @@ def test_trial_results_take_the_highest_finished_rung(user: Any) -> None:
 
 
 @pytest.mark.django_db
-def test_finished_trials_curves_come_from_the_cache(user: Any) -> None:
-    from django.core.cache import cache
+def test_finished_trials_curves_come_from_their_rollups(user: Any) -> None:
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
 
-    cache.clear()
+    from sweeps.ingest import roll_up
+
     sweep = make_sweep(user)
     done = make_trial(sweep, 1, status="stopped", step=99)
     live = make_trial(sweep, 2, status="running", step=0)
     add_points(done, "train_loss", range(100), [1.0] * 100)
+    roll_up(done)  # its last segment ended
     add_points(live, "train_loss", range(50), [2.0] * 50)
     first = queries.metric_series(sweep, names=["train_loss"])
     add_points(live, "train_loss", range(50, 60), [3.0] * 10)
     second = queries.metric_series(sweep, names=["train_loss"])
     by_trial = {s["trial"]: s for s in second["series"]}
     assert by_trial[done.pk] == {s["trial"]: s for s in first["series"]}[done.pk]
+    assert by_trial[done.pk]["step"] == list(range(100))  # short: exact
     assert by_trial[live.pk]["step"][-1] == 59  # the running trial is read again
-    # Only the running trial's points were aggregated the second time.
-    from django.db import connection
-    from django.test.utils import CaptureQueriesContext
-
     with CaptureQueriesContext(connection) as ctx:
         queries.metric_series(sweep, names=["train_loss"])
     aggregates = [q["sql"] for q in ctx.captured_queries if "GROUP BY" in q["sql"].upper()]
     assert len(aggregates) == 1
-    assert f"IN ({live.pk})" in aggregates[0]  # the finished trial is not read again
+    assert f"IN ({live.pk})" in aggregates[0]  # the finished trial's points are not read
 
 
 @pytest.mark.django_db
-def test_a_finished_trial_that_trains_again_is_read_again(user: Any) -> None:
-    from django.core.cache import cache
+def test_a_finished_trial_that_trains_again_is_read_past_its_rollups(user: Any) -> None:
+    from sweeps.ingest import roll_up
 
-    cache.clear()
     sweep = make_sweep(user)
     trial = make_trial(sweep, 1, status="completed", step=9)
     add_points(trial, "train_loss", range(10), [1.0] * 10)
+    roll_up(trial)
     assert queries.metric_series(sweep, names=["train_loss"])["series"][0]["step"][-1] == 9
-    Trial.objects.filter(pk=trial.pk).update(status="running")  # extended
+    Trial.objects.filter(pk=trial.pk).update(status="running", worker="w")  # extended
     add_points(trial, "train_loss", range(10, 20), [0.5] * 10)
-    assert queries.metric_series(sweep, names=["train_loss"])["series"][0]["step"][-1] == 19
+    [series] = queries.metric_series(sweep, names=["train_loss"])["series"]
+    assert series["step"][-1] == 19 and min(series["value"]) == 0.5

@@ -136,3 +136,39 @@ def test_snapshot_cannot_close_its_script_element(user: Any) -> None:
     snap = _snapshot(html)
     assert snap["sweep"]["name"] == "</script><script>alert(1)</script>"
     assert snap["trials"][0]["params"]["opt"] == "</script><b>x</b>"
+
+
+def test_sweep_page_draws_the_same_curves_from_rollups_as_from_every_point(user: Any) -> None:
+    import math
+    import random
+
+    from sweeps.ingest import roll_up
+    from sweeps.models import SeriesRollup
+
+    rng = random.Random(3)
+    sweep = make_sweep(user, status="paused")
+
+    def log(trial: Any, steps: range) -> None:
+        loss = [math.exp(-s / 200) + 0.05 * rng.random() for s in steps]
+        loss[len(loss) // 2] = 40.0 + trial.number  # a spike
+        add_points(trial, "train_loss", steps, loss)
+        add_points(trial, "grad_norm", steps, [2 * v + rng.random() for v in loss])
+        add_points(trial, "lr", steps, [0.1 / (1 + s) for s in steps])
+
+    for n in range(1, 5):
+        trial = make_trial(sweep, n, status="stopped", step=1200)
+        log(trial, range(1, 1201))
+        roll_up(trial)  # its last segment ended
+    live = make_trial(sweep, 5, status="running", worker="w", step=300)
+    log(live, range(1, 301))
+    roll_up(live)
+    log(live, range(301, 700))  # past its rollups: the segment in flight
+    page = _snapshot(_client(user).get(f"/sweeps/{sweep.pk}/").content.decode())
+    SeriesRollup.objects.all().delete()  # as before rollups: thinned from every point
+    before = _snapshot(_client(user).get(f"/sweeps/{sweep.pk}/").content.decode())
+    assert page["cursor"] == before["cursor"]
+    assert page["figures"] == before["figures"]
+    traces = {t["meta"]["trial"]: t for t in page["figures"]["loss"]["data"]}
+    assert len(traces) == 5 and all(len(t["x"]) < 700 for t in traces.values())
+    assert 45.0 in traces[live.pk]["y"] and traces[live.pk]["x"][-1] == 699
+
