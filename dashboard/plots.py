@@ -274,9 +274,10 @@ def parallel_figure(
     return {"data": [trace], "layout": layout}
 
 
-def importance_figure(importance: Mapping[str, float]) -> dict[str, Any]:
-    """Horizontal bars of parameter importance (largest on top)."""
-    items = sorted(importance.items(), key=lambda kv: kv[1])
+def importance_figure(importance: Mapping[str, float] | None) -> dict[str, Any]:
+    """Horizontal bars of parameter importance (largest on top); ``None``: not computed yet
+    (the page's first render leaves the forest to the live socket)."""
+    items = sorted((importance or {}).items(), key=lambda kv: kv[1])
     trace = {
         "type": "bar",
         "orientation": "h",
@@ -286,7 +287,9 @@ def importance_figure(importance: Mapping[str, float]) -> dict[str, Any]:
         "hovertemplate": "%{y}: %{x:.1%}<extra></extra>",
     }
     title = "Parameter importance (random forest)"
-    if not items:
+    if importance is None:
+        title += " · computing…"
+    elif not items:
         title += " · needs 4 finished trials with different results"
     layout = _layout(
         title,

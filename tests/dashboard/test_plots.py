@@ -108,6 +108,8 @@ def test_importance_bars_largest_on_top_and_empty_note() -> None:
     fig = plots.importance_figure({"lr": 0.7, "layers": 0.3})
     assert fig["data"][0]["y"] == ["layers", "lr"]
     assert "needs 4 finished trials" in plots.importance_figure({})["layout"]["title"]["text"]
+    pending = plots.importance_figure(None)  # not computed yet: the socket brings it
+    assert "computing" in pending["layout"]["title"]["text"] and pending["data"][0]["y"] == []
 
 
 def test_surrogate_figure_has_band_mean_results_and_acquisition() -> None:

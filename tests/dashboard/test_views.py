@@ -172,3 +172,30 @@ def test_sweep_page_draws_the_same_curves_from_rollups_as_from_every_point(user:
     assert len(traces) == 5 and all(len(t["x"]) < 700 for t in traces.values())
     assert 45.0 in traces[live.pk]["y"] and traces[live.pk]["x"][-1] == 699
 
+
+def test_first_render_fits_no_forest_and_the_socket_brings_importance(
+    user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from django.core.cache import cache
+
+    from dashboard import analytics
+    from sweeps import queries
+
+    cache.clear()
+    data = build_sha_sweep(user)
+    fits: list[int] = []
+
+    def forest(*args: Any, **kwargs: Any) -> dict[str, float]:
+        fits.append(1)
+        return {"lr": 0.75, "layers": 0.25, "opt": 0.0}
+
+    monkeypatch.setattr(queries, "param_importance", forest)
+    url = f"/sweeps/{data['sweep'].pk}/"
+    first = _snapshot(_client(user).get(url).content.decode())["analytics"]["importance"]
+    assert fits == [] and "computing" in first["layout"]["title"]["text"]
+    # The live tailer computes the panels off the request path as the page's socket opens.
+    trials, results = queries.trial_rows(data["sweep"]), queries.rung_results(data["sweep"])
+    pushed = analytics.panels(queries.summarize(data["sweep"], trials), trials, results)
+    assert fits == [1] and pushed["importance"]["data"][0]["y"] == ["opt", "layers", "lr"]
+    again = _snapshot(_client(user).get(url).content.decode())["analytics"]["importance"]
+    assert fits == [1] and again == pushed["importance"]  # from the cache, no second fit
