@@ -23,7 +23,7 @@ from typing import Any
 from django.db import connections, transaction
 
 from sweeps.models import MetricPoint, SeriesRollup, Trial
-from sweeps.queries import ROLLUP_LEVELS, bucket_width, fold_buckets
+from sweeps.queries import FINEST, ROLLUP_LEVELS, bucket_width, draw_buckets, fold_buckets
 
 # (name, step, value, unix time)
 Point = tuple[str, int, float | None, float]
@@ -119,10 +119,9 @@ def fold_rollups(
     held such a point (the lost segment had not reached them: its points were all past
     the cursor, and nothing needs undoing).
     """
-    finest = ROLLUP_LEVELS[-1]
     rows = list(
         rollup_model.objects.using(using)
-        .filter(trial_id=trial_id, level=finest)
+        .filter(trial_id=trial_id, level=FINEST)
         .values_list("name", "buckets", "cursor")
     )
     kept: dict[str, list[Any]] = {name: buckets for name, buckets, _ in rows}
@@ -151,9 +150,10 @@ def fold_rollups(
         # Buckets are in step order: the last one ends at the series' last step so far.
         last = max([old[-1][1]] if old else [], default=0)
         last = max(last, max((step for step, _ in new), default=0))
-        fine = fold_buckets(bucket_width(last, finest), old, new)
+        fine = fold_buckets(bucket_width(last, FINEST), old, new)
         for level in ROLLUP_LEVELS:
             width = bucket_width(last, level)
+            buckets = fine if level == FINEST else fold_buckets(width, fine)
             rollups.append(
                 rollup_model(
                     sweep_id=sweep_id,
@@ -162,7 +162,8 @@ def fold_rollups(
                     level=level,
                     width=width,
                     cursor=top,
-                    buckets=fine if level == finest else fold_buckets(width, fine),
+                    points=list(draw_buckets(buckets, level)),
+                    buckets=fine if level == FINEST else [],
                 )
             )
     with transaction.atomic(using=using):

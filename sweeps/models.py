@@ -240,16 +240,17 @@ class MetricPoint(models.Model):
 
 
 class SeriesRollup(models.Model):
-    """One trial's curve of one metric, downsampled for the sweep page at one resolution.
+    """One trial's curve of one metric, thinned for the sweep page at one resolution.
 
-    ``buckets`` cut the steps into equal ``width``-step buckets (a power of two) and keep,
-    per bucket, its first and last step and its minimum and maximum value, so a spike
-    survives thinning. ``level`` is the most buckets the curve may have at this resolution:
-    the sweep page reads the level its point budget asks for (one row per series, a few
-    dozen buckets each) instead of aggregating every point. Rows cover the trial's points
-    with id <= ``cursor``; they are folded forward when a segment ends (the one place its
-    points are final, see :mod:`sweeps.ingest`), so a page adds only the points past the
-    cursor of trials still training.
+    The curve's steps are cut into equal ``width``-step buckets (a power of two, so that
+    at most ``level`` buckets reach its last step), and each bucket keeps its minimum and
+    maximum, so a spike survives thinning. ``points`` is the curve as a page draws it at
+    this resolution: the sweep page reads the level its point budget asks for, one small
+    row per series, instead of aggregating every point. The finest level also keeps its
+    ``buckets``, which later segments fold into and which draw a trial still training
+    together with its newer points. Rows cover the trial's points with id <= ``cursor``
+    and are folded forward when a segment ends, the one place its points are final (see
+    :mod:`sweeps.ingest`).
     """
 
     sweep = models.ForeignKey(Sweep, on_delete=models.CASCADE, db_index=False)
@@ -260,8 +261,12 @@ class SeriesRollup(models.Model):
     level = models.PositiveSmallIntegerField(help_text="At most this many buckets.")
     width = models.PositiveBigIntegerField(help_text="Steps per bucket (a power of two).")
     cursor = models.BigIntegerField(help_text="The newest metric point id folded in.")
+    points = models.JSONField(
+        default=list, help_text="[steps, values]: the curve drawn from this level's buckets."
+    )
     buckets = models.JSONField(
-        default=list, help_text="[[first step, last step, min, max], ...] in step order."
+        default=list,
+        help_text="The finest level only: [[first step, last step, min, max], ...] in step order.",
     )
 
     class Meta:
@@ -271,7 +276,7 @@ class SeriesRollup(models.Model):
         indexes = [models.Index(fields=["sweep", "level"], name="rollup_sweep_level")]
 
     def __str__(self) -> str:
-        return f"trial {self.trial_id} {self.name} in {len(self.buckets)} buckets"
+        return f"trial {self.trial_id} {self.name}: {self.level} buckets of {self.width} steps"
 
 
 class Event(models.Model):

@@ -556,6 +556,7 @@ def downsample_points(points: QuerySet[MetricPoint], max_points: int) -> list[di
 # picks one. A bucket is [first step, last step, min, max]; min and max are None when the
 # bucket holds no finite value.
 ROLLUP_LEVELS = (8, 16, 32, 64, 128, 256)
+FINEST = ROLLUP_LEVELS[-1]
 Bucket = list[Any]
 
 
@@ -654,6 +655,13 @@ def _bucket_points(buckets: Sequence[Bucket]) -> tuple[list[int], list[float | N
     return steps, values
 
 
+def draw_buckets(buckets: list[Bucket], n_buckets: int) -> tuple[list[int], list[float | None]]:
+    """A thinned curve from its buckets (pure): at most ``n_buckets`` of them (neighbours are
+    merged), each drawn as its minimum and maximum at its first and last step in the order
+    of the local trend, values rounded to 5 significant digits."""
+    return _bucket_points(_merge_buckets(buckets, n_buckets))
+
+
 def series_budget(n_series: int, max_points: int, total_points: int) -> int:
     """Points allowed per series so that ``n_series`` series fit in ``total_points``."""
     share = total_points // max(n_series, 1)
@@ -699,21 +707,36 @@ def _series_lengths(
 
 def _stored_rollups(
     sweep_id: int, trial_ids: list[int] | None, names: Sequence[str], level: int
-) -> dict[int, tuple[int, dict[str, tuple[int, list[Bucket]]]]]:
-    """Per trial: the id its rollups cover up to, and per name (width, buckets) at ``level``."""
+) -> dict[int, tuple[int, dict[str, tuple[int, list[Any]]]]]:
+    """Per trial: the id its rollups cover up to, and per name (width, [steps, values]) of
+    its curve drawn at ``level``."""
     qs = SeriesRollup.objects.filter(sweep_id=sweep_id, level=level, name__in=names)
     if trial_ids is not None:
         qs = qs.filter(trial_id__in=trial_ids)
-    out: dict[int, tuple[int, dict[str, tuple[int, list[Bucket]]]]] = {}
-    rows = qs.values_list("trial_id", "name", "width", "cursor", "buckets")
-    for trial_id, name, width, cursor, buckets in rows:
+    out: dict[int, tuple[int, dict[str, tuple[int, list[Any]]]]] = {}
+    for trial_id, name, width, cursor, points in qs.values_list(
+        "trial_id", "name", "width", "cursor", "points"
+    ):
         found = out.get(trial_id)
         # A trial's rows are written together, with one cursor; were they ever not, the
         # lower one is safe (folding a point twice changes no minimum or maximum).
         if found is None or cursor < found[0]:
             found = out[trial_id] = (cursor, found[1] if found else {})
-        found[1][name] = (width, buckets)
+        found[1][name] = (width, points)
     return out
+
+
+def _finest_buckets(
+    trial_ids: Iterable[int], names: Sequence[str]
+) -> dict[tuple[int, str], tuple[int, list[Bucket]]]:
+    """(width, buckets) of the finest rollups of these trials' series."""
+    rows = SeriesRollup.objects.filter(trial_id__in=list(trial_ids), level=FINEST, name__in=names)
+    return {
+        (trial_id, name): (width, buckets)
+        for trial_id, name, width, buckets in rows.values_list(
+            "trial_id", "name", "width", "buckets"
+        )
+    }
 
 
 def metric_series(
@@ -736,11 +759,12 @@ def metric_series(
     maximum (its extremes, so a spike survives), drawn at the bucket's first and last step
     in the order of the local trend; series shorter than the budget come back exactly.
 
-    The buckets of a trial's points up to its last segment end are stored
-    (:class:`~sweeps.models.SeriesRollup`, see :func:`sweeps.ingest.roll_up`), so only the
-    points past them are aggregated (GROUP BY on the database): those of trials still
-    training, and every point of a trial without rollups. Stored and fresh buckets fold
-    exactly, so the curves are the ones bucketing every point would give.
+    The curves of a trial's points up to its last segment end are stored, drawn at every
+    budget (:class:`~sweeps.models.SeriesRollup`, see :func:`sweeps.ingest.roll_up`), so a
+    finished trial costs one small row per series. Only the points past them are
+    aggregated (GROUP BY on the database): those of trials still training, folded into
+    their stored buckets, and every point of a trial without rollups. Stored and fresh
+    buckets fold exactly, so the curves are the ones bucketing every point would give.
 
     Returns ``{"cursor": upto, "series": [{"trial": id, "name": name, "step": [...],
     "value": [...]}, ...]}`` ordered by trial id then name; values are rounded to 5
@@ -766,32 +790,38 @@ def metric_series(
         _stored_rollups(sweep_id, trial_ids, names, n_buckets) if n_buckets in ROLLUP_LEVELS else {}
     )
     widths = {trial_id: bucket_width(length, n_buckets) for trial_id, length in lengths.items()}
-    rolled: dict[int, dict[str, tuple[int, list[Bucket]]]] = {}
-    tails: dict[int, int] = {}  # trial -> aggregate its points with id > this
-    for trial_id in lengths:
+    drawn: dict[tuple[int, str], list[Any]] = {}
+    refold: set[int] = set()  # trials drawn again from their finest buckets
+    tails: dict[int, tuple[int, int]] = {}  # trial -> (width, aggregate points with id > this)
+    for trial_id, width in widths.items():
         found = stored.get(trial_id)
-        if found is not None and found[0] <= upto:
-            rolled[trial_id] = found[1]
-            if trial_id in training:
-                tails[trial_id] = found[0]
-        else:
+        if found is None or found[0] > upto:
             # No rollups yet, or ones newer than this cursor: every point up to it.
-            tails[trial_id] = 0
-    fresh = _aggregate(sweep_id, {t: (widths[t], after) for t, after in tails.items()}, names, upto)
+            tails[trial_id] = (width, 0)
+            continue
+        if trial_id in training:
+            refold.add(trial_id)
+            tails[trial_id] = (width, found[0])
+            continue
+        for name, (stored_width, points) in found[1].items():
+            if stored_width == width:
+                drawn[(trial_id, name)] = points
+            else:  # a series that ends before (or after) its trial's last step
+                refold.add(trial_id)
+    kept = _finest_buckets(refold, names) if refold else {}
+    fresh = _aggregate(sweep_id, tails, names, upto)
     series = []
     for trial_id in sorted(lengths):
-        own = rolled.get(trial_id, {})
         for name in names:
-            kept, tail = own.get(name), fresh.get((trial_id, name))
-            if kept is None and tail is None:
-                continue
-            width = max(widths[trial_id], kept[0] if kept is not None else 0)
-            if tail is None and kept is not None and kept[0] == width:
-                buckets = kept[1]
-            else:
-                buckets = fold_buckets(width, [*(kept[1] if kept else ()), *(tail or ())])
-            steps, values = _bucket_points(_merge_buckets(buckets, n_buckets))
-            series.append({"trial": trial_id, "name": name, "step": steps, "value": values})
+            points = drawn.get((trial_id, name))
+            if points is None:
+                own, tail = kept.get((trial_id, name)), fresh.get((trial_id, name))
+                if own is None and tail is None:
+                    continue
+                width = max(widths[trial_id], own[0] if own is not None else 0)
+                buckets = fold_buckets(width, [*(own[1] if own else ()), *(tail or ())])
+                points = list(draw_buckets(buckets, n_buckets))
+            series.append({"trial": trial_id, "name": name, "step": points[0], "value": points[1]})
     return {"cursor": upto, "series": series}
 
 

@@ -150,6 +150,18 @@ def test_rollups_and_tails_give_the_curves_of_thinning_every_raw_point(
     assert 43.0 in served[(live.pk, "train_loss")][1]  # a spike in the tail too
 
 
+def test_a_series_that_ends_before_its_trial_is_drawn_from_its_buckets(user: Any) -> None:
+    sweep = make_sweep(user, status="paused")
+    trial = make_trial(sweep, 1)
+    add_points(trial, "train_loss", range(1, 2001), _curve(2000, seed=1))
+    add_points(trial, "grad_norm", range(1, 101), _curve(100, seed=2))  # stopped early
+    _finish(trial, 2000)
+    Trial.objects.filter(pk=trial.pk).update(status="completed")
+    for max_points in (16, 64, 512):
+        n_buckets = _n_buckets(len(NAMES), max_points)
+        assert _served(sweep, max_points=max_points) == _expected(sweep, n_buckets)
+
+
 def test_the_page_reads_rollups_and_aggregates_only_tails(user: Any) -> None:
     sweep = make_sweep(user, status="paused")  # no scheduler turns
     for n in range(1, 4):
@@ -268,7 +280,9 @@ def test_rollups_that_held_dropped_points_are_folded_again(user: Any) -> None:
     assert 77.0 not in served[(trial.pk, "grad_norm")][1]
     assert all(s[0][-1] == 200 for s in served.values())
     for rollup in SeriesRollup.objects.filter(trial=trial):
-        assert rollup.buckets[-1][1] == 200
+        assert rollup.points[0][-1] == 200
+    finest = SeriesRollup.objects.get(trial=trial, name="grad_norm", level=queries.FINEST)
+    assert finest.buckets[-1][1] == 200
 
 
 def test_a_killed_trials_last_points_are_read_until_its_worker_lets_go(user: Any) -> None:
