@@ -12,7 +12,8 @@ from __future__ import annotations
 import json
 import math
 import threading
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.db.models import Max
@@ -87,7 +88,21 @@ def _objective(value: float | None, mode: str) -> float:
     return value if mode == "min" else -value
 
 
-def snapshot(sweep: Sweep, trials: list[Trial]) -> SweepSnapshot:
+class TrialRow(NamedTuple):
+    """What a snapshot needs of a trial (a :class:`Trial` has the same attributes)."""
+
+    id: int
+    number: int
+    params: dict[str, Any]
+    status: str
+    bracket: int
+    rung: int
+    budget: float
+    manual: bool
+    manual_rungs: list[int]
+
+
+def snapshot(sweep: Sweep, trials: Sequence[Trial | TrialRow]) -> SweepSnapshot:
     results: dict[int, dict[int, float]] = {}
     for trial_id, rung, value in RungResult.objects.filter(sweep=sweep).values_list(
         "trial_id", "rung", "value"
@@ -98,8 +113,8 @@ def snapshot(sweep: Sweep, trials: list[Trial]) -> SweepSnapshot:
     return SweepSnapshot(
         trials=tuple(
             TrialSnapshot(
-                id=t.pk, params=t.params, status=t.status, bracket=t.bracket, rung=t.rung,
-                results=results.get(t.pk, {}), manual_promotions=frozenset(t.manual_rungs), manual=t.manual,
+                id=t.id, params=t.params, status=t.status, bracket=t.bracket, rung=t.rung,
+                results=results.get(t.id, {}), manual_promotions=frozenset(t.manual_rungs), manual=t.manual,
             )
             for t in placed
         ),
@@ -109,19 +124,31 @@ def snapshot(sweep: Sweep, trials: list[Trial]) -> SweepSnapshot:
     )  # fmt: skip
 
 
-def _unplaced(trial: Trial) -> bool:
+def _unplaced(trial: Trial | TrialRow) -> bool:
     """A config a user enqueued that the scheduler has not given a bracket and rung yet."""
     return trial.manual and trial.status == TrialStatus.PENDING and trial.budget == 0
 
 
 def apply_decisions(sweep: Sweep) -> bool:
     """Ask the scheduler and apply its decisions; True when it says the sweep is over."""
-    trials = list(sweep.trials.select_for_update().order_by("number"))
-    by_id = {t.pk: t for t in trials}
-    queued = [t for t in trials if _unplaced(t)]
-    number = max((t.number for t in trials), default=0)
+    # Every trial row is locked (a steering action racing this decision waits), but read as
+    # plain values: building a model per trial was most of a turn's time at 500 trials.
+    rows = [
+        TrialRow(*values)
+        for values in sweep.trials.select_for_update()
+        .order_by("number")
+        .values_list(*TrialRow._fields)
+    ]
+    decisions = scheduler_for(sweep).decide(snapshot(sweep, rows))
+    placing = [r.id for r in rows if _unplaced(r)][
+        : sum(isinstance(d, Start) and d.manual for d in decisions)
+    ]
+    named = {d.trial_id for d in decisions if isinstance(d, Stop | Complete | Promote)}
+    by_id = Trial.objects.in_bulk([*named, *placing])
+    queued = [by_id[pk] for pk in placing]
+    number = max((r.number for r in rows), default=0)
     finished = False
-    for decision in scheduler_for(sweep).decide(snapshot(sweep, trials)):
+    for decision in decisions:
         if isinstance(decision, Stop):
             trial = by_id[decision.trial_id]
             move_status(trial, TrialStatus.STOPPED, finished_at=timezone.now())
