@@ -35,10 +35,10 @@ import uuid
 from collections import OrderedDict
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
-from sweeps.search.samplers.base import History, Pending, Proposal, Sampler
+from sweeps.search.samplers.base import History, Observation, Pending, Proposal, Sampler
 from sweeps.search.samplers.bayes import BayesSampler
 
 __all__ = ["PooledSampler"]
@@ -126,8 +126,10 @@ def _fit(
 def _portable(history: History) -> History:
     """``history`` with plain dicts: snapshots hold read-only mappings, which do not pickle."""
     return History(
-        tuple(replace(o, params=dict(o.params)) for o in history.observations),
-        tuple(replace(p, params=dict(p.params)) for p in history.pending),
+        tuple(
+            Observation(dict(o.params), o.value, o.rung, o.trial_id) for o in history.observations
+        ),
+        tuple(Pending(dict(p.params), p.rung, p.trial_id) for p in history.pending),
         history.n_proposed,
         tuple(dict(c) for c in history.tried),
     )
