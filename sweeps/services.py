@@ -332,6 +332,7 @@ class SegmentSpec:
     objective_metric: str
     objective_mode: str
     resource_unit: str
+    horizon: float  # the budget of the top rung: where LR schedules end
 
 
 def _segment_trial(trial_id: int, attempt: int) -> Trial | None:
@@ -345,6 +346,8 @@ def _segment_trial(trial_id: int, attempt: int) -> Trial | None:
 @transaction.atomic
 def begin_segment(trial_id: int, rung: int, attempt: int, worker: str) -> SegmentSpec | None:
     """Claim a dispatched segment; None when it is stale, a duplicate, or no longer wanted."""
+    from sweeps.scheduling import max_rung, rung_budget
+
     trial = _segment_trial(trial_id, attempt)
     if trial is None or trial.rung != rung or trial.status != TrialStatus.RUNNING or trial.worker:
         return None
@@ -361,6 +364,7 @@ def begin_segment(trial_id: int, rung: int, attempt: int, worker: str) -> Segmen
         rung=rung, attempt=attempt, start_resource=trial.resource_done, budget=trial.budget,
         step=trial.step, checkpoint=trial.checkpoint, objective_metric=sweep.objective_metric,
         objective_mode=sweep.objective_mode, resource_unit=sweep.resource_unit,
+        horizon=rung_budget(sweep, trial.bracket, max_rung(sweep, trial.bracket)),
     )  # fmt: skip
 
 

@@ -37,7 +37,7 @@ COMMON_ARGS: dict[str, Arg] = {
         float, 0.0, low=0.0, high=1e6, help="Clip the global gradient norm to this (0: off)."
     ),
     "schedule_epochs": Arg(
-        float, 27.0, low=0.01, high=1e6, help="Horizon of the LR schedule, in epochs."
+        float, 0.0, low=0.0, high=1e6, help="LR schedule horizon in epochs (0: the sweep's budget)."
     ),
     "precision": Arg(
         str, "auto", choices=("auto", "fp32", "bf16", "fp16"), help="Mixed precision on CUDA."

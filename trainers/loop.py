@@ -168,7 +168,7 @@ def train_classifier(trainer: ClassifierTrainer, session: Session) -> None:
     torch.manual_seed(session.seed)  # a fresh trial's initial weights; a resume restores RNG
     model = trainer.build_model(params, data.input_shape).to(device.device)
     optimizer = make_optimizer(model, params)
-    horizon = max(round(float(args["schedule_epochs"]) * steps_per_epoch), 1)
+    horizon = session.horizon_steps(float(args["schedule_epochs"]))
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, ScheduleFactor(params["schedule"], horizon)
     )

@@ -173,6 +173,7 @@ def execute_segment(
             step=int(spec.step),
             attempt=int(spec.attempt),
             resource_unit=spec.resource_unit,
+            horizon=float(spec.horizon),
             resume_from=spec.checkpoint,
             on_checkpoint=checkpoint_saved,
         )

@@ -1,9 +1,10 @@
 """Learning-rate schedules as hyperparameters: a factor of the base LR for each global step.
 
-The factor depends only on the global step and a fixed horizon (``schedule_epochs`` times
-steps per epoch), never on the current rung's budget: a trial promoted to a larger budget
-continues on the same curve instead of restarting its warmup. Past the horizon the factor
-stays at its final value.
+The factor depends only on the global step and a fixed horizon: the sweep's full budget (its
+top rung), or ``schedule_epochs`` when a sweep sets it; never on the current rung's budget,
+so a trial promoted to a larger budget continues on the same curve instead of restarting its
+warmup, and the trials that reach the top rung finish their schedule there. Past the horizon
+the factor stays at its final value.
 
 * ``constant``: 1.
 * ``warmup_cosine``: linear warmup over the first 5 % of the horizon, then a cosine from 1 to

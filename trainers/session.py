@@ -54,6 +54,7 @@ class Session:
     step: int = 0
     attempt: int = 0
     resource_unit: str = EPOCHS
+    horizon: float = 0.0  # the sweep's full budget (its top rung), in ``resource_unit``
     resume_from: str = ""
     on_checkpoint: CheckpointHook | None = None
     # Filled in while training:
@@ -90,6 +91,15 @@ class Session:
         if self.resource_unit == EPOCHS:
             return max(math.ceil(self.budget * self.steps_per_epoch - 1e-9), 0)
         return max(math.ceil(self.budget - 1e-9), 0)
+
+    def horizon_steps(self, epochs: float = 0.0) -> int:
+        """Steps in the LR schedule's horizon: ``epochs`` if given, else the sweep's full
+        budget, so a trial's schedule ends where the sweep's longest training does."""
+        if epochs > 0:
+            return max(round(epochs * self.steps_per_epoch), 1)
+        if self.resource_unit == EPOCHS:
+            return max(round(self.horizon * self.steps_per_epoch), 1)
+        return max(round(self.horizon), 1)
 
     def is_epoch_end(self, step: int) -> bool:
         return step > 0 and step % self.steps_per_epoch == 0

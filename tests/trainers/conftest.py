@@ -32,6 +32,7 @@ class Spec:
     objective_metric: str = "val_loss"
     objective_mode: str = "min"
     resource_unit: str = "epochs"
+    horizon: float = 27.0
 
 
 class Effects:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from trainers.loop import epoch_order, gradient_norm, make_optimizer
@@ -64,3 +65,27 @@ def test_classifier_reports_the_norm_before_clipping(cpu: object) -> None:
     free, clipped = ([v for _, v in runs[c].series("grad_norm")] for c in (0.0, 0.05))
     assert free[0] == clipped[0] > 0.05, "same first step: the norm is measured before clipping"
     assert free[1:] != clipped[1:], "clipping changed the updates"
+
+
+def test_the_lr_schedule_ends_at_the_sweeps_full_budget_unless_told_otherwise(
+    cpu: object,
+) -> None:
+    from trainers.runner import execute_segment
+    from trainers.schedules import ScheduleFactor
+
+    from .conftest import Effects, Spec
+
+    params = {"lr": 0.1, "schedule": "warmup_cosine"}
+    lrs = {}
+    for horizon, args in ((2.0, {}), (40.0, {}), (40.0, {"schedule_epochs": 2.0})):
+        effects = Effects()
+        execute_segment(
+            Spec("digits-mlp", params, 1.0, {"batch_size": 128, **args}, horizon=horizon),
+            device=cpu,  # type: ignore[arg-type]
+            **effects.kwargs(),
+        )
+        lrs[horizon, bool(args)] = effects.series("lr")
+    steps = len(lrs[2.0, False])  # one epoch
+    for key, horizon in (((2.0, False), 2), ((40.0, True), 2), ((40.0, False), 40)):
+        factor = ScheduleFactor("warmup_cosine", horizon * steps)
+        assert [v for _, v in lrs[key]] == [pytest.approx(0.1 * factor(s - 1)) for s, _ in lrs[key]]
