@@ -133,7 +133,7 @@ def fold_rollups(
         kept, cursor = {}, 0
     points = (
         point_model.objects.using(using)
-        .filter(sweep_id=sweep_id, trial_id=trial_id, id__gt=cursor)
+        .filter(trial_id=trial_id, id__gt=cursor)
         .values_list("name", "step", "value", "id")
     )
     fresh: dict[str, list[tuple[int, float | None]]] = defaultdict(list)

@@ -809,7 +809,7 @@ def metric_series(
             else:  # a series that ends before (or after) its trial's last step
                 refold.add(trial_id)
     kept = _finest_buckets(refold, names) if refold else {}
-    fresh = _aggregate(sweep_id, tails, names, upto)
+    fresh = _aggregate(tails, names, upto)
     series = []
     for trial_id in sorted(lengths):
         for name in names:
@@ -826,7 +826,7 @@ def metric_series(
 
 
 def _aggregate(
-    sweep_id: int, tails: Mapping[int, tuple[int, int]], names: list[str], upto: int
+    tails: Mapping[int, tuple[int, int]], names: list[str], upto: int
 ) -> dict[tuple[int, str], list[Bucket]]:
     """Buckets of each (trial, name) series over the trial's points with
     ``after < id <= upto``, where ``tails`` maps trial -> (bucket width, after)."""
@@ -849,14 +849,11 @@ def _aggregate(
             (F("trial_id") * len(names) + name_index) * _KEY_STRIDE + F("step") / Value(width),
             output_field=BigIntegerField(),
         )
+        # By trial only: with the sweep's (sweep, id) index to choose from, SQLite without
+        # statistics (the app never runs ANALYZE) scans every point of the sweep past the
+        # oldest tail instead of each trial's own points.
         rows = (
-            MetricPoint.objects.filter(
-                reduce(operator.or_, which),
-                sweep_id=sweep_id,
-                id__gt=min(afters.values()),
-                id__lte=upto,
-                name__in=names,
-            )
+            MetricPoint.objects.filter(reduce(operator.or_, which), id__lte=upto, name__in=names)
             .annotate(k=key)
             .values("k")
             .annotate(lo=Min("value"), hi=Max("value"), s0=Min("step"), s1=Max("step"))
