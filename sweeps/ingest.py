@@ -114,10 +114,10 @@ def fold_rollups(
 ) -> int:
     """The work of :func:`roll_up` on the given models (a data migration passes its own).
 
-    ``dropped_after``: points past this step were just deleted. The rollups forget them
-    only by being folded again from the points that remain, which happens only when they
-    held such a point (the lost segment had not reached them: its points were all past
-    the cursor, and nothing needs undoing).
+    ``dropped_after``: the trial's points past this step were just deleted. A minimum or
+    a maximum cannot forget a value, so rollups that held such a point are folded again
+    from every point that remains. Usually they held none (a lost segment's points all lie
+    past their cursor), and what is left of the segment is folded on top as usual.
     """
     rows = list(
         rollup_model.objects.using(using)
@@ -148,8 +148,7 @@ def fold_rollups(
     for name in sorted(kept.keys() | fresh.keys()):
         old, new = kept.get(name, []), fresh.get(name, [])
         # Buckets are in step order: the last one ends at the series' last step so far.
-        last = max([old[-1][1]] if old else [], default=0)
-        last = max(last, max((step for step, _ in new), default=0))
+        last = max(old[-1][1] if old else 0, max((step for step, _ in new), default=0))
         fine = fold_buckets(bucket_width(last, FINEST), old, new)
         for level in ROLLUP_LEVELS:
             width = bucket_width(last, level)
