@@ -728,13 +728,13 @@ def _stored_rollups(
 
 def _finest_buckets(
     trial_ids: Iterable[int], names: Sequence[str]
-) -> dict[tuple[int, str], tuple[int, list[Bucket]]]:
-    """(width, buckets) of the finest rollups of these trials' series."""
+) -> dict[tuple[int, str], tuple[int, int, list[Bucket]]]:
+    """(cursor, width, buckets) of the finest rollups of these trials' series."""
     rows = SeriesRollup.objects.filter(trial_id__in=list(trial_ids), level=FINEST, name__in=names)
     return {
-        (trial_id, name): (width, buckets)
-        for trial_id, name, width, buckets in rows.values_list(
-            "trial_id", "name", "width", "buckets"
+        (trial_id, name): (cursor, width, buckets)
+        for trial_id, name, cursor, width, buckets in rows.values_list(
+            "trial_id", "name", "cursor", "width", "buckets"
         )
     }
 
@@ -809,6 +809,12 @@ def metric_series(
             else:  # a series that ends before (or after) its trial's last step
                 refold.add(trial_id)
     kept = _finest_buckets(refold, names) if refold else {}
+    for (trial_id, _), (cursor, _, _) in list(kept.items()):
+        if cursor != stored[trial_id][0]:
+            # A segment ended between the two reads: these buckets may hold points past
+            # upto. Every point of the trial up to it, then (this once).
+            tails[trial_id] = (widths[trial_id], 0)
+            kept = {key: found for key, found in kept.items() if key[0] != trial_id}
     fresh = _aggregate(tails, names, upto)
     series = []
     for trial_id in sorted(lengths):
@@ -818,8 +824,8 @@ def metric_series(
                 own, tail = kept.get((trial_id, name)), fresh.get((trial_id, name))
                 if own is None and tail is None:
                     continue
-                width = max(widths[trial_id], own[0] if own is not None else 0)
-                buckets = fold_buckets(width, [*(own[1] if own else ()), *(tail or ())])
+                width = max(widths[trial_id], own[1] if own is not None else 0)
+                buckets = fold_buckets(width, [*(own[2] if own else ()), *(tail or ())])
                 points = list(draw_buckets(buckets, n_buckets))
             series.append({"trial": trial_id, "name": name, "step": points[0], "value": points[1]})
     return {"cursor": upto, "series": series}

@@ -328,3 +328,28 @@ def test_the_migration_rolls_up_points_stored_before_rollups(user: Any) -> None:
         served = _served(sweep, max_points=16)
     assert not [q for q in ctx.captured_queries if "GROUP BY" in q["sql"].upper()]
     assert served == _expected(sweep, 8)
+
+
+def test_a_segment_ending_while_the_page_reads_is_passed_over(
+    user: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sweep = make_sweep(user, status="paused")
+    trial = make_trial(sweep, 1)
+    _log(trial, range(1, 101), seed=1)
+    _finish(trial, 100)
+    Trial.objects.filter(pk=trial.pk).update(status="running", attempt=2, worker="w", rung=1)
+    _log(trial, range(101, 151), seed=2)
+    upto = MetricPoint.objects.order_by("-id")[0].pk
+    real = queries._finest_buckets
+
+    def racing(*args: Any) -> Any:
+        # Between the page's two reads of rollups, the segment logs more and ends.
+        _log(trial, range(151, 201), seed=3)
+        services.finish_segment(trial.pk, 2, 1, value=0.3, resource_done=2, step=200,
+                                checkpoint="c2")  # fmt: skip
+        return real(*args)
+
+    monkeypatch.setattr(queries, "_finest_buckets", racing)
+    served = _served(sweep, upto=upto)
+    assert served == _expected(sweep, 256, upto=upto)
+    assert served[(trial.pk, "train_loss")][0][-1] == 150  # nothing past the page's cursor
