@@ -6,7 +6,11 @@ Every trainer reports through one :class:`Reporter`:
   any clipping), ``lr`` and ``samples_per_s``; per evaluation ``val_loss``, ``val_acc`` (and
   ``gpu_mem_mb`` on CUDA) -- or whatever a trainer logs with :meth:`Reporter.log`;
 * points are buffered and written in batches, bounded by time (``flush_seconds``) and by
-  count (``flush_points``), and always at :meth:`Reporter.flush`; writes are followed by a
+  count (``flush_points``), and always at :meth:`Reporter.flush`. A batch goes at the step
+  nearest ``flush_seconds`` after the last write, not at the first step past it: with steps
+  every 10 ms and a 20 ms interval the oldest point then waits 10 ms, where a step landing
+  a hair early made it wait 20 ms (writes still come once per ``flush_seconds`` on
+  average); writes are followed by a
   nudge so live pages read the new points at once (at most one per ``nudge_seconds`` while
   full batches stream in);
 * :meth:`Reporter.step` returns the current decision (``continue``, ``stop``, ``pause``).
@@ -113,6 +117,8 @@ class Reporter:
         self._buffer: list[Point] = []
         now = clock()
         self._last_flush = now
+        self._logged: tuple[int, float] | None = None  # (step, clock) of the latest log
+        self._gap = 0.0  # clock time between the latest two steps logged
         self._decision = CONTINUE
         self._decided_at: float | None = None
         # (clock, cumulative samples) of recent steps: throughput over a short window is
@@ -129,6 +135,10 @@ class Reporter:
     def log(self, step: int, **metrics: float | None) -> None:
         """Buffer one point per metric at ``step``; flush if the batch is full or old."""
         at = self._wall()
+        now = self._clock()
+        if self._logged is not None and step != self._logged[0]:
+            self._gap = now - self._logged[1]
+        self._logged = (step, now)
         for name, value in metrics.items():
             v = None if value is None else float(value)
             self._buffer.append((name, step, v, at))
@@ -192,7 +202,12 @@ class Reporter:
     def _maybe_flush(self) -> None:
         if len(self._buffer) >= self.flush_points:
             self._write_batches(full_only=True)  # the rest waits for the next batch
-        elif self._clock() - self._last_flush >= self.flush_seconds:
+            return
+        # Write now if this step is nearer the interval's end than the next one will be
+        # (expected one step gap away): batches then average flush_seconds apart, and timer
+        # jitter can no longer add a whole step to the oldest point's wait.
+        gap = min(self._gap, self.flush_seconds)
+        if self._clock() - self._last_flush + gap / 2 >= self.flush_seconds:
             self.flush()
 
     def flush(self) -> int:
