@@ -1,5 +1,7 @@
-"""The live sweep socket. It joins the sweep's group and forwards: nudges to the shared
-tailer (:mod:`dashboard.tailer`), page messages to :mod:`dashboard.steering`.
+"""The live sweep socket. It attaches the page to the sweep's shared tailer
+(:mod:`dashboard.tailer`) and forwards: nudges to the tailer, page messages to
+:mod:`dashboard.steering`. The tailer puts one of its pages' channels in the sweep's group,
+so a nudge reaches a process once, however many pages it serves.
 
 ``/ws/sweeps/<id>/`` — optional query: ``cursor=<id>`` (resume after that point) and
 ``trial=<id>`` (only that trial's points). Anonymous users and sweeps the user cannot see
@@ -17,7 +19,6 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard import steering, tailer
-from dashboard.broadcast import sweep_group
 from sweeps.access import visible_sweeps
 
 
@@ -35,7 +36,6 @@ class SweepConsumer(AsyncWebsocketConsumer):
     """One page watching one sweep."""
 
     stream: tailer.Stream | None = None
-    group: str = ""
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -43,8 +43,6 @@ class SweepConsumer(AsyncWebsocketConsumer):
         if user is None or not user.is_authenticated or not await _can_see(user, self.sweep_id):
             await self.close(code=4403)  # before accept: the handshake is refused
             return
-        self.group = sweep_group(self.sweep_id)
-        await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         query = parse_qs(self.scope.get("query_string", b"").decode("latin-1"))
         try:
@@ -53,6 +51,7 @@ class SweepConsumer(AsyncWebsocketConsumer):
                 self.send_text,
                 cursor=_query_int(query, "cursor"),
                 trial=_query_int(query, "trial"),
+                channel=getattr(self, "channel_name", None),
             )
         except LookupError:
             await self.close(code=4404)
@@ -64,8 +63,6 @@ class SweepConsumer(AsyncWebsocketConsumer):
         if self.stream is not None:
             await tailer.close_stream(self.stream)
             self.stream = None
-        if self.group:
-            await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         reply = await database_sync_to_async(steering.handle)(

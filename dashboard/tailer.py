@@ -3,7 +3,9 @@
 A :class:`SweepTailer` reads what is new in the database past its cursors — metric points
 (``MetricPoint.id > cursor``), events, rung results, and the trials and sweep row they
 touched — and sends one increment to every :class:`Stream` (one per open WebSocket). It is
-woken by the channel layer's nudge (the consumer forwards it) and also polls: every
+woken by the sweep's nudges, which one of its pages' consumers receives for it: the tailer
+keeps exactly one page's channel in the sweep's group (with every page in the group, each
+nudge cost this process a channel-layer message per open page). It also polls: every
 ``POLL_EMBEDDED`` seconds with the in-memory layer, whose nudges cannot cross processes,
 and every ``POLL_REDIS`` seconds as a fallback with Redis. However many pages watch a
 sweep, a process runs one tailer (one database poll) for it.
@@ -17,6 +19,12 @@ gets exactly the points after C.
 
 Database reads run on one dedicated thread (``_reader``), so the tailers never wait behind
 page renders and their connections are easy to close (:func:`close_connections`).
+
+Latency: a nudge reads the points past the cursor and sends them at once. The rest of the
+state (events, rung results, trials, the sweep row: three queries or more) follows a tick
+that found points at most every ``STATE_EVERY`` seconds, so a trainer's stream of nudges
+does not keep the reader busy when its next points arrive; a tick that found no points (a
+steering action, a rung result) reads it at once.
 """
 
 from __future__ import annotations
@@ -27,6 +35,7 @@ import json
 import logging
 import math
 import os
+import threading
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterable, Sequence
@@ -34,11 +43,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import close_old_connections, connections
 from django.db.models import Q
 
 from dashboard import analytics, plots
+from dashboard.broadcast import sweep_group
 from sweeps import queries
 from sweeps.models import Event, MetricPoint, Sweep, Trial
 from sweeps.states import TrialStatus
@@ -49,6 +60,8 @@ POLL_EMBEDDED = 0.1  # seconds; the nudge cannot cross processes with the in-mem
 POLL_REDIS = 1.0  # seconds; the Redis nudge wakes the tailer, this is the fallback
 HOLE_TIMEOUT = 1.0  # seconds to wait for a lower id to commit before giving up on it
 REFRESH = 1.0  # seconds between re-reads of active trials and the sweep row when idle
+STATE_EVERY = 0.1  # seconds between reads of events, rung results and trials after nudges
+CHECK_EVERY = 1.0  # seconds between connection upkeep checks of a reader thread
 BATCH = 20_000  # points per read; more arrive in the next increment at once
 SCAN = 100_000  # ids of all sweeps looked at per read when holes must be told apart
 CATCH_UP_LIMIT = 200_000  # a page further behind than this gets a fresh snapshot
@@ -79,13 +92,22 @@ def poll_interval() -> float:
     return POLL_REDIS if settings.REDIS_URL else POLL_EMBEDDED
 
 
+_upkeep = threading.local()
+
+
 def _in_thread(executor: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
     def run() -> Any:
-        close_old_connections()
+        # Connection upkeep (CONN_MAX_AGE, a dropped connection) once a second, not around
+        # every read: on PostgreSQL each check costs a health-check round trip.
+        now = time.monotonic()
+        if now - getattr(_upkeep, "at", -math.inf) >= CHECK_EVERY:
+            close_old_connections()
+            _upkeep.at = now
         try:
             return fn(*args)
-        finally:
-            close_old_connections()
+        except Exception:
+            _upkeep.at = -math.inf  # check (and drop a broken connection) before the next read
+            raise
 
     return asyncio.get_running_loop().run_in_executor(executor, run)
 
@@ -212,9 +234,16 @@ class Increment:
 class Stream:
     """One open page: gets the snapshot, then every increment after it, in order."""
 
-    def __init__(self, send: Callable[[str], Awaitable[None]], *, trial: int | None = None) -> None:
+    def __init__(
+        self,
+        send: Callable[[str], Awaitable[None]],
+        *,
+        trial: int | None = None,
+        channel: str | None = None,
+    ) -> None:
         self.send = send
         self.trial = trial
+        self.channel = channel  # the page's channel-layer name, if it can receive nudges
         self.floor = 0  # points with id <= floor were sent already (or the page had them)
         self.ready = False
         self.pending: list[Increment | str] = []
@@ -285,6 +314,8 @@ class SweepTailer:
         self._wake = asyncio.Event()
         self._loaded = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        self._member: Stream | None = None  # the page whose channel is in the sweep's group
+        self._membership = asyncio.Lock()
         self.closed = False
 
     # -- lifecycle --
@@ -313,6 +344,7 @@ class SweepTailer:
                 pass
             except Exception:  # pragma: no cover - logged by _run already
                 pass
+        await self.keep_member()  # closed: leaves the group
         if self._analytics_task is not None:
             self._analytics_task.cancel()
 
@@ -322,6 +354,38 @@ class SweepTailer:
         stream.tailer = self
         self.streams.add(stream)
         return self.cursor
+
+    async def keep_member(self) -> None:
+        """Keep exactly one open page's channel in the sweep's group (none once closed).
+
+        That page's consumer gets the sweep's nudges and wakes this tailer; the others get
+        none. When the member page goes, another takes its place (a nudge sent in between
+        is caught by the fallback poll)."""
+        layer = get_channel_layer()
+        if layer is None:
+            return
+        group = sweep_group(self.sweep_id)
+        async with self._membership:
+            member = self._member
+            if member is not None and member in self.streams and not self.closed:
+                return
+            if member is not None:
+                self._member = None
+                with contextlib.suppress(Exception):
+                    await layer.group_discard(group, member.channel)
+            if self.closed:
+                return
+            for stream in list(self.streams):
+                if stream.channel:
+                    try:
+                        await layer.group_add(group, stream.channel)
+                    except Exception:  # the fallback poll carries the news
+                        log.warning(
+                            "sweep %s: could not join its group", self.sweep_id, exc_info=True
+                        )
+                        return
+                    self._member = stream
+                    return
 
     # -- reading --
 
@@ -460,9 +524,16 @@ class SweepTailer:
             return
         self._loaded.set()
         poll = poll_interval()
+        state_at = -math.inf  # when the state was last read
+        state_owed = False  # a tick skipped the state read
         while not self.closed:
+            timeout = poll
+            if state_owed:
+                # Owed state rides on the next points tick (right after its send, when the
+                # next nudge is furthest away); without one it is read at this deadline.
+                timeout = min(poll, max(0.0, state_at + 2 * STATE_EVERY - time.monotonic()))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=poll)
+                await asyncio.wait_for(self._wake.wait(), timeout=timeout)
             self._wake.clear()
             now = time.monotonic()
             # Re-read active trials, and those whose worker has not let go yet (a killed
@@ -478,6 +549,12 @@ class SweepTailer:
                 rows, cursor = await _in_thread(_reader, self._read_points, now)
                 if rows:
                     await self._fan_out(Increment(cursor, rows, {}))
+                # A tick with points is a trainer's: its state can wait a little. A tick
+                # without is likely a steering action or a result: read the state now.
+                state_owed = bool(rows) and now - state_at < STATE_EVERY
+                if state_owed:
+                    continue
+                state_at = now
                 read = await _in_thread(_reader, self._read, active, max_trial, now)
                 read.cursor = cursor
             except Exception:
@@ -581,21 +658,24 @@ async def open_stream(
     *,
     cursor: int | None = None,
     trial: int | None = None,
+    channel: str | None = None,
 ) -> Stream:
     """Attach a page to the sweep's tailer and send it its snapshot.
 
     Without ``cursor`` the snapshot is full (thinned curves of every trial up to the
     snapshot's cursor). With ``cursor`` (a reconnecting page) it carries the points after
     it instead, so the page resumes with no gap and no duplicate. ``trial`` limits points
-    to one trial (the trial page).
+    to one trial (the trial page). ``channel``: the page's channel-layer name, through
+    which it can receive the sweep's nudges for the tailer (see :meth:`SweepTailer.keep_member`).
     """
     tailer = await tailer_for(sweep_id)
     if tailer.closed:
         raise LookupError(f"sweep {sweep_id} is gone")
-    stream = Stream(send, trial=trial)
+    stream = Stream(send, trial=trial, channel=channel)
     upto = tailer.subscribe(stream)
     state = tailer.state()
     try:
+        await tailer.keep_member()
         snapshot = await _in_thread(_reader, build_snapshot, sweep_id, upto, cursor, trial, state)
         snapshot["analytics"] = tailer.analytics
         if tailer.analytics is None:
@@ -619,6 +699,8 @@ async def close_stream(stream: Stream) -> None:
         if _tailers.get(tailer.sweep_id) is tailer:
             del _tailers[tailer.sweep_id]
         await tailer.stop()
+    else:
+        await tailer.keep_member()
 
 
 def build_snapshot(

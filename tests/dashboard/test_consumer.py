@@ -151,6 +151,44 @@ async def test_one_tailer_per_sweep_however_many_pages(user: Any) -> None:
     assert tailer.running_tailers() == []
 
 
+async def _group_members(sweep_id: int) -> set[str]:
+    """This process's channels in the sweep's group (in-memory layer or channels-redis,
+    where other processes on the same Redis may have left members of their own)."""
+    layer = get_channel_layer()
+    group = sweep_group(sweep_id)
+    if hasattr(layer, "groups"):  # in-memory
+        return set(layer.groups.get(group, {}))
+    redis = layer.connection(layer.consistent_hash(group))
+    members = {m.decode() for m in await redis.zrange(layer._group_key(group), 0, -1)}
+    return {m for m in members if m.startswith(f"specific.{layer.client_prefix}!")}
+
+
+async def test_a_nudge_reaches_the_process_once_however_many_pages(user: Any) -> None:
+    sweep = make_sweep(user)
+    trial = make_trial(sweep, 1, status="running")
+    pages = [await _open(user, sweep.pk) for _ in range(3)]
+    for page in pages:
+        await _recv(page, "snapshot")
+    # One page's channel stands in the group for the tailer: one message per nudge.
+    [member] = await _group_members(sweep.pk)
+    add_points(trial, "train_loss", [0], [1.0])
+    await _nudge(sweep.pk)
+    for page in pages:
+        assert _steps([await _recv(page, "inc")], trial.pk) == [0]
+    # The member (the first page) leaves: another takes its place, and nudges still wake
+    # the tailer (sooner than the fallback poll with Redis).
+    await _close(pages[0])
+    rest = pages[1:]
+    [successor] = await _group_members(sweep.pk)
+    assert successor != member
+    add_points(trial, "train_loss", [1], [0.9])
+    await _nudge(sweep.pk)
+    for page in rest:
+        assert _steps([await _recv(page, "inc", timeout=0.5)], trial.pk) == [1]
+    await _close(*rest)
+    assert await _group_members(sweep.pk) == set()
+
+
 async def test_trial_page_gets_only_its_trial(user: Any) -> None:
     sweep = make_sweep(user)
     one, two = make_trial(sweep, 1, status="running"), make_trial(sweep, 2, status="running")
