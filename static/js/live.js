@@ -4,6 +4,7 @@
 (function () {
   const FINISHED = new Set(["stopped", "completed", "killed", "failed", "diverged"]);
   const ACTIVE = new Set(["pending", "running", "waiting", "paused"]);
+  const received = []; // [newest, oldest] report -> received latency per increment
 
   /* Same formula as dashboard.plots.trial_color. */
   function trialColor(number) {
@@ -77,6 +78,13 @@
       ws.onopen = () => { state.backoff = 250; setLive("live", "on"); };
       ws.onmessage = (ev) => {
         const msg = JSON.parse(ev.data);
+        if (msg.type === "inc" && msg.tmax) {
+          // Report -> received latency (newest, oldest point): with R.latency (drawn) it
+          // tells the wire from the drawing.
+          const now = Date.now() / 1000;
+          received.push([now - msg.tmax, now - msg.tmin]);
+          if (received.length > 10000) received.shift();
+        }
         if (msg.cursor !== undefined && (msg.type === "snapshot" || msg.type === "inc")) {
           state.cursor = msg.cursor;
         }
@@ -116,6 +124,53 @@
     };
   }
 
+  /* Whether every value lies inside an axis' current view (an axis the user zoomed keeps
+     its view whatever arrives, so anything fits it). Null values draw nothing. */
+  function fitsAxis(ax, arrays) {
+    if (!ax || !ax.range) return false;
+    if (!ax.autorange) return true;
+    const a = ax.r2l(ax.range[0]), b = ax.r2l(ax.range[1]);
+    const lo = Math.min(a, b), hi = Math.max(a, b);
+    for (const values of arrays) for (const v of values) {
+      if (v === null || v === undefined) continue;
+      const l = ax.d2l(v);
+      if (!(l >= lo && l <= hi)) return false;
+    }
+    return true;
+  }
+
+  /* Appends points to traces of a drawn figure without redrawing it. Plotly.extendTraces
+     and Plotly.react redraw the whole figure (defaults, axes, tick labels: about 10 ms a
+     chart on this machine's loaded cores, however few points are new). When the new points
+     lie inside the axes' current ranges no axis changes, so Plotly.animate with no redraw
+     computes and draws only the changed traces. Returns a promise that settles once Plotly
+     has drawn them, or null when the figure needs a full redraw instead (a point outside
+     the view, or no figure yet); on null nothing was changed. */
+  function appendInPlace(gd, indices, xs, ys) {
+    const layout = gd._fullLayout;
+    if (!layout || !gd._transitionData || !gd.data) return null;
+    if (indices.some((i) => !gd.data[i] || !Array.isArray(gd.data[i].x) || !Array.isArray(gd.data[i].y))) return null;
+    if (!fitsAxis(layout.xaxis, xs) || !fitsAxis(layout.yaxis, ys)) return null;
+    const data = indices.map((i, k) => {
+      const trace = gd.data[i];
+      for (let j = 0; j < xs[k].length; j++) { trace.x.push(xs[k][j]); trace.y.push(ys[k][j]); }
+      return {x: trace.x, y: trace.y};
+    });
+    return new Promise((resolve) => {
+      let settled = false;
+      const done = () => {
+        if (settled) return;
+        settled = true;
+        gd.removeListener("plotly_transitioned", done);
+        resolve();
+      };
+      // The transition's end is when its traces are drawn; animate's own promise waits
+      // for the next animation frame on top.
+      gd.on("plotly_transitioned", done);
+      Plotly.animate(gd, {data, traces: indices}, {transition: {duration: 0}, frame: {duration: 0, redraw: false}}).then(done, done);
+    });
+  }
+
   /* Appends points to a series store: {x: [], y: []}. A step at or below the last one
      (a segment re-run after a lost worker) replaces the tail, so a curve never folds back. */
   function appendPoints(series, steps, values) {
@@ -136,5 +191,5 @@
     return truncated;
   }
 
-  window.Rungs = {FINISHED, ACTIVE, trialColor, ema, fmt, esc, flash, errorText, connect, appendPoints, latency: []};
+  window.Rungs = {FINISHED, ACTIVE, trialColor, ema, fmt, esc, flash, errorText, connect, appendPoints, appendInPlace, latency: [], received};
 })();

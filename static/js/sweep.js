@@ -33,7 +33,7 @@
       series: new Map(), // "trial:metric" -> {trial, metric, x, y}
       order: [], // keys in trace order as drawn
       smooth: 0, logy: false, hide: false,
-      full: true, appends: new Map(), drawing: false,
+      full: true, appends: new Map(),
     };
   }
   const metricChart = {};
@@ -91,6 +91,21 @@
     return trace;
   }
 
+  /* Where the x axis should reach while trials are live: a quarter past the last step, so
+     that the next points land inside the view and are drawn without a full redraw. */
+  function xHeadroom(chart) {
+    let lo = Infinity, hi = -Infinity, live = false;
+    for (const s of chart.series.values()) {
+      if (!s.x.length) continue;
+      lo = Math.min(lo, s.x[0]);
+      hi = Math.max(hi, s.x[s.x.length - 1]);
+      const trial = state.trials.get(s.trial);
+      if (trial && R.ACTIVE.has(trial.status)) live = true;
+    }
+    if (!live || hi === -Infinity) return null;
+    return hi + Math.max(20, 0.25 * (hi - Math.min(lo, 0)));
+  }
+
   function drawChart(chart) {
     if (!chart.layout || (!chart.full && !chart.appends.size)) return Promise.resolve();
     const keys = Array.from(chart.series.keys()).sort((a, b) => {
@@ -101,21 +116,29 @@
       return na - nb;
     });
     const sameOrder = !chart.full && keys.length === chart.order.length && keys.every((k, i) => k === chart.order[i]);
-    if (sameOrder && !chart.smooth && chart.appends.size) {
-      // Pure appends: extend the traces instead of redrawing every curve.
+    const appends = chart.appends;
+    chart.appends = new Map();
+    if (sameOrder && !chart.smooth && appends.size) {
+      // Pure appends inside the view: draw only the changed traces. Otherwise (a point
+      // outside the view) redraw the figure from the series, which hold the appends too.
       const idx = [], xs = [], ys = [];
-      for (const [key, pts] of chart.appends) {
+      for (const [key, pts] of appends) {
         idx.push(chart.order.indexOf(key));
         xs.push(pts.x);
         ys.push(pts.y);
       }
-      chart.appends = new Map();
-      return Plotly.extendTraces(chart.div, {x: xs, y: ys}, idx);
+      const drawn = R.appendInPlace(chart.div, idx, xs, ys);
+      if (drawn) return drawn;
     }
-    chart.appends = new Map();
     chart.full = false;
     chart.order = keys;
-    const layout = Object.assign({}, chart.layout, {yaxis: Object.assign({}, chart.layout.yaxis, {type: chart.logy ? "log" : "linear"})});
+    const axis = {ticklabeloverflow: "allow"}; // "hide past div" measures every label per label
+    const layout = Object.assign({}, chart.layout, {
+      xaxis: Object.assign({}, chart.layout.xaxis, axis),
+      yaxis: Object.assign({}, chart.layout.yaxis, axis, {type: chart.logy ? "log" : "linear"}),
+    });
+    const reach = xHeadroom(chart);
+    if (reach !== null) layout.xaxis.autorangeoptions = {include: [reach]};
     const traces = keys.map((k) => traceFor(chart, chart.series.get(k)));
     return Plotly.react(chart.div, traces, layout, {responsive: true, displaylogo: false});
   }
@@ -125,34 +148,28 @@
     scheduleDraw();
   }
 
+  /* One draw at a time: increments that arrive while a draw is in flight are gathered and
+     drawn together as soon as it lands (after the browser has had a turn: a task, not a
+     frame, of waiting), so a busy page never falls behind and an idle one draws at once.
+     Every increment goes into exactly one draw: none is drawn twice, none is left out. */
   let drawPending = false;
-  let drawing = false;
-  let lastDrawEnd = 0;
-  let lastDrawCost = 0;
+  let drawing = null; // the draw in flight (a promise), or null
   let pendingT = null; // [newest, oldest] log time of the points waiting to be drawn
+  let stepsDirty = new Set(); // trials whose step cell waits for the next draw
   function scheduleDraw(tmax, tmin) {
     if (tmax) pendingT = pendingT ? [Math.max(pendingT[0], tmax), Math.min(pendingT[1], tmin || tmax)] : [tmax, tmin || tmax];
     if (drawPending) return;
     drawPending = true;
-    // Draw at once when the page has been idle for a while (a point should not wait for
-    // the next frame); when increments come faster than drawing takes, gather them and
-    // draw once per frame, so a busy page never falls behind.
-    const idle = !drawing && performance.now() - lastDrawEnd > 2 * lastDrawCost + 4;
-    if (idle) Promise.resolve().then(flushDraw);
-    else requestAnimationFrame(flushDraw);
+    if (!drawing) Promise.resolve().then(flushDraw); // else the draw in flight calls it
   }
 
   function flushDraw() {
     drawPending = false;
-    drawing = true;
-    const started = performance.now();
     const t = pendingT;
     pendingT = null;
-    Promise.all(Object.values(charts).map(drawChart)).finally(() => {
-      drawing = false;
-      lastDrawEnd = performance.now();
-      lastDrawCost = lastDrawEnd - started;
-    }).then(() => {
+    updateSteps(stepsDirty);
+    stepsDirty = new Set();
+    drawing = Promise.all(Object.values(charts).map(drawChart)).then(() => {
       if (t) {
         // Report -> drawn latency of the newest and the oldest point drawn (log time
         // against the clock once Plotly has drawn them).
@@ -160,6 +177,9 @@
         R.latency.push([now - t[0], now - t[1]]);
         if (R.latency.length > 10000) R.latency.shift();
       }
+    }, (err) => console.error("drawing the curves failed", err)).then(() => {
+      drawing = null;
+      if (drawPending) setTimeout(flushDraw, 0);
     });
   }
 
@@ -168,6 +188,7 @@
     for (const g of groups) {
       const last = state.lastStep.get(g.t) || 0;
       state.lastStep.set(g.t, Math.max(last, g.s[g.s.length - 1]));
+      stepsDirty.add(g.t);
       const chart = metricChart[g.n];
       if (!chart) continue;
       const key = g.t + ":" + g.n;
@@ -183,7 +204,6 @@
       pts.x.push(...g.s);
       pts.y.push(...g.v);
     }
-    updateSteps();
     scheduleDraw(tmax, tmin);
   }
 
@@ -303,8 +323,10 @@
     tr.classList.toggle("selected", state.selected === t.id);
   }
 
-  function updateSteps() {
-    for (const [id, step] of state.lastStep) {
+  /* The step cells of ``ids`` (all trials without it). */
+  function updateSteps(ids) {
+    for (const id of ids || state.lastStep.keys()) {
+      const step = state.lastStep.get(id);
       const tr = rows.get(id);
       const t = state.trials.get(id);
       if (tr && t) {
@@ -328,12 +350,19 @@
   });
 
   function applyTrials(list) {
+    let redraw = false;
     for (const t of list) {
       const old = state.trials.get(t.id);
       state.trials.set(t.id, t);
       upsertRow(t);
-      if (!old || old.status !== t.status) for (const chart of Object.values(charts)) if (chart.hide) chart.full = true;
+      if (!old || old.status !== t.status) {
+        // Hidden finished trials, and the x headroom kept only while trials are live.
+        const ended = old && R.ACTIVE.has(old.status) && !R.ACTIVE.has(t.status);
+        for (const chart of Object.values(charts)) if (chart.hide || ended) chart.full = true;
+        redraw = redraw || ended;
+      }
     }
+    if (redraw) scheduleDraw();
   }
 
   // --- steering --------------------------------------------------------------------------

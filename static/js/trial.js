@@ -40,15 +40,20 @@
   function draw(metric) {
     const c = charts.get(metric);
     const perEpoch = metric.startsWith("val_");
-    Plotly.react(c.div, [{
+    const xaxis = {title: {text: "step"}, ticklabeloverflow: "allow"};
+    // While the trial runs, the x axis reaches a quarter past its last step, so that new
+    // points land inside the view and are drawn without a full redraw (R.appendInPlace).
+    const last = c.x.length ? c.x[c.x.length - 1] : null;
+    if (last !== null && R.ACTIVE.has(trial.status)) xaxis.autorangeoptions = {include: [last + Math.max(20, 0.25 * last)]};
+    return Plotly.react(c.div, [{
       type: "scatter", mode: perEpoch ? "lines+markers" : "lines", x: c.x.slice(), y: c.y.slice(),
       line: {color: R.trialColor(trial.number), width: 1.5, dash: perEpoch ? "dot" : "solid"},
       hovertemplate: metric + "<br>step %{x}<br>%{y:.4g}<extra></extra>",
     }], {
       template: "plotly_white", title: {text: metric, x: 0.01, font: {size: 13}},
-      margin: {l: 56, r: 16, t: 32, b: 36}, xaxis: {title: {text: "step"}}, uirevision: "keep",
+      margin: {l: 56, r: 16, t: 32, b: 36}, xaxis, uirevision: "keep",
       // A diverging trial spans dozens of decades: a log axis keeps the rest readable.
-      yaxis: {type: wide(c.y) ? "log" : "linear"},
+      yaxis: {type: wide(c.y) ? "log" : "linear", ticklabeloverflow: "allow"},
     }, {responsive: true, displaylogo: false});
   }
 
@@ -97,16 +102,23 @@
         tbody.appendChild(tr);
       }
     }
-    const touched = new Set();
+    const draws = [];
     for (const g of msg.points || []) {
       if (g.t !== TRIAL) continue;
+      const fresh = !charts.has(g.n);
       const c = chartFor(g.n);
-      R.appendPoints(c, g.s, g.v);
-      touched.add(g.n);
+      const truncated = R.appendPoints(c, g.s, g.v);
+      // Appends inside the view draw only the new points; anything else redraws the chart.
+      const drawn = fresh || truncated || !c.div.data ? null : R.appendInPlace(c.div, [0], [g.s], [g.v]);
+      draws.push(drawn || draw(g.n));
       document.getElementById("f-step").textContent = Math.max(trial.step || 0, g.s[g.s.length - 1]);
     }
-    for (const metric of touched) draw(metric);
-    if (touched.size && msg.tmax) R.latency.push([Date.now() / 1000 - msg.tmax, Date.now() / 1000 - msg.tmin]);
+    if (draws.length && msg.tmax) {
+      Promise.all(draws).then(() => {
+        const now = Date.now() / 1000;
+        R.latency.push([now - msg.tmax, now - msg.tmin]);
+      });
+    }
   }
 
   renderTrial(trial);

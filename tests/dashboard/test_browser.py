@@ -186,6 +186,81 @@ class TestLivePage(BrowserCase):
         )
         assert self.page.locator(f'#trials tr[data-trial="{second.pk}"]').count() == 1
 
+    def inject(self, trial_id: int, waves: list[list[list[int]]]) -> None:
+        """Hand the page increments as its socket would (one list of steps each; a wave's
+        increments in one task, the next wave in a later task while the first is drawn)."""
+        self.page.evaluate(
+            """([trial, waves]) => new Promise((done) => {
+              const ws = RungsPage.socket.state.ws;
+              let cursor = RungsPage.socket.state.cursor;
+              const send = (steps) => {
+                const now = Date.now() / 1000;
+                ws.onmessage({data: JSON.stringify({type: "inc", cursor: ++cursor, tmax: now, tmin: now,
+                  points: [{t: trial, n: "train_loss", s: steps, v: steps.map(() => 0.6)}]})});
+              };
+              const next = (i) => {
+                if (i === waves.length) { setTimeout(done, 0); return; }
+                waves[i].forEach(send);
+                setTimeout(() => next(i + 1), 0);
+              };
+              next(0);
+            })""",
+            [trial_id, waves],
+        )
+
+    def test_increments_are_gathered_and_drawn_in_place_once_each(self) -> None:
+        sweep = make_sweep(self.user)
+        trial = make_trial(sweep, 1, status="running", worker="w1")
+        add_points(trial, "train_loss", range(200), [1.0 - i / 400 for i in range(200)])
+        self.open_sweep(sweep.pk)
+        key = f"{trial.pk}:train_loss"
+        assert self.trace_lengths()[key] == 200
+        self.page.evaluate(
+            "() => { window.fullDraws = 0; Rungs.latency.length = 0;"
+            " document.getElementById('chart-loss').on('plotly_afterplot', () => { window.fullDraws += 1; }); }"
+        )
+        # Two waves of 10 increments of 2 points (steps 200..239), inside the view: the x
+        # axis of a live trial reaches a quarter past its last step.
+        steps = iter(range(200, 240))
+        waves = [[[next(steps), next(steps)] for _ in range(10)] for _ in range(2)]
+        self.inject(trial.pk, waves)
+        self.wait(lambda: self.trace_lengths()[key] == 240, 5, "the 40 new points")
+        self.page.wait_for_timeout(200)
+        drawn = self.page.evaluate(
+            "(key) => { const gd = document.getElementById('chart-loss');"
+            " const i = gd.data.findIndex((t) => t.uid === key);"
+            " return {x: gd.data[i].x, computed: gd.calcdata[i].length,"
+            " draws: Rungs.latency.length, full: window.fullDraws}; }",
+            key,
+        )
+        assert drawn["x"] == list(range(240)), "no point drawn twice, none left out"
+        assert drawn["computed"] == 240, "Plotly computed (and drew) every point"
+        assert drawn["full"] == 0, "appends inside the view need no full redraw"
+        assert 1 <= drawn["draws"] <= 2, "20 increments gathered into one draw per wave at most"
+
+    def test_a_point_outside_the_view_redraws_the_chart(self) -> None:
+        sweep = make_sweep(self.user)
+        trial = make_trial(sweep, 1, status="running", worker="w1")
+        add_points(trial, "train_loss", range(100), [0.5] * 100)
+        self.open_sweep(sweep.pk)
+        key = f"{trial.pk}:train_loss"
+        reach = self.page.evaluate(
+            "document.getElementById('chart-loss')._fullLayout.xaxis.range[1]"
+        )
+        assert reach >= 99 + 20, "a live trial's x axis reaches past its last step"
+        self.page.evaluate(
+            "() => { window.fullDraws = 0;"
+            " document.getElementById('chart-loss').on('plotly_afterplot', () => { window.fullDraws += 1; }); }"
+        )
+        beyond = int(reach) + 5
+        self.inject(trial.pk, [[[100, 101]], [[beyond]]])
+        self.wait(lambda: self.trace_lengths()[key] == 103, 5, "the new points")
+        state = self.page.evaluate(
+            "() => { const gd = document.getElementById('chart-loss');"
+            " return {range: gd._fullLayout.xaxis.range, full: window.fullDraws}; }"
+        )
+        assert state["full"] >= 1 and state["range"][1] > beyond, state
+
     def test_kill_button_on_a_trial_row(self) -> None:
         sweep = make_sweep(self.user)
         trial = make_trial(sweep, 1, status="running", worker="w1")
