@@ -7,10 +7,13 @@ reports a step every ``--step-ms`` through the real :class:`trainers.reporting.R
 (the flush interval the runner uses, ``write_points``, ``nudge_sweep``), each point stamped
 with the wall clock when it is logged. The page records, once Plotly has drawn an
 increment, the clock minus the log time of its newest and of its oldest point (the oldest
-waited longest: it includes the reporter's buffering); the WebSocket clients record the
-same at receipt. Writes the "live_latency" section of BENCHMARKS.md.
+waited longest: it includes the reporter's buffering), and the same when its socket
+received it (the draw is the difference); the WebSocket clients record it at receipt.
+Each set-up runs ``--repeat`` times, the set-ups taking turns so that the other work on the
+machine weighs on all alike; the table gives the median over the runs of each run's
+percentiles. Writes the "live_latency" section of BENCHMARKS.md.
 
-    .venv/bin/python bench/live_latency.py [--seconds 15] [--step-ms 10] [--no-redis]
+    .venv/bin/python bench/live_latency.py [--seconds 15] [--step-ms 10] [--repeat 3] [--no-redis]
 
 PostgreSQL: ``DATABASE_URL`` (default postgres://postgres@127.0.0.1:5432/test; a scratch
 database is made next to it), Redis: ``REDIS_URL`` (default redis://127.0.0.1:6379/0; the
@@ -27,6 +30,7 @@ import platform
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -69,7 +73,10 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def seed() -> tuple[int, int, str]:
-    """User, session, a running sweep with one running trial; returns ids and the cookie."""
+    """User, session, a running sweep with one running trial; returns ids and the cookie.
+
+    The sweep's id is new to the Redis server (its pid), so its channel-layer group holds
+    no member an earlier run left behind (a killed server never leaves its groups)."""
     from django.contrib.auth import get_user_model
     from django.core.management import call_command
     from django.test import Client
@@ -79,7 +86,7 @@ def seed() -> tuple[int, int, str]:
     call_command("migrate", verbosity=0)
     user = get_user_model().objects.create_user("bench", password="bench-password")
     sweep = Sweep.objects.create(
-        name="latency", owner=user, trainer="synthetic", status="running",
+        pk=1_000_000 + os.getpid(), name="latency", owner=user, trainer="synthetic", status="running",
         space={"lr": {"type": "float", "low": 1e-4, "high": 1.0, "log": True}},
         scheduler={"name": "fifo", "min_resource": 1, "max_resource": 1, "eta": 3},
     )  # fmt: skip
@@ -205,6 +212,7 @@ def measure(mode: str, pages: int, seconds: float, step_ms: float) -> dict[str, 
             reporter.join()
             page.wait_for_timeout(1500)
             browser_samples = page.evaluate("Rungs.latency.slice()")
+            received_samples = page.evaluate("Rungs.received ? Rungs.received.slice() : []")
             points = page.evaluate("document.getElementById('chart-loss').data[0].x.length")
             browser.close()
         stop.set()
@@ -214,6 +222,7 @@ def measure(mode: str, pages: int, seconds: float, step_ms: float) -> dict[str, 
             "mode": mode,
             "pages": pages,
             "browser": browser_samples,
+            "received": received_samples,
             "sockets": ws_samples,
             "drawn_steps": points,
             "flush_s": settings.RUNGS_METRIC_FLUSH_SECONDS,
@@ -221,6 +230,10 @@ def measure(mode: str, pages: int, seconds: float, step_ms: float) -> dict[str, 
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(10)
+        if settings.REDIS_URL:  # the killed server's member of the sweep's group
+            import redis
+
+            redis.Redis.from_url(settings.REDIS_URL).delete(f"asgi:group:sweep-{sweep_id}")
 
 
 # --- the parent: set-ups, scratch databases, report ------------------------------------------
@@ -246,6 +259,7 @@ def scratch_postgres(url: str) -> tuple[str, Any]:
 def run_setup(mode: str, pages: int, args: argparse.Namespace) -> dict[str, Any]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update(DJANGO_SETTINGS_MODULE="dashboard.settings", RUNGS_LOG_LEVEL="WARNING")
+    load = os.getloadavg()[0]
     tmp = Path(tempfile.mkdtemp(prefix="rungs-bench-latency-"))
     env["RUNGS_VAR_DIR"] = str(tmp)
     cleanup = None
@@ -259,7 +273,9 @@ def run_setup(mode: str, pages: int, args: argparse.Namespace) -> dict[str, Any]
         out = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True, check=False)
         if out.returncode != 0:
             raise SystemExit(f"{mode} x{pages} failed:\n{out.stderr[-4000:]}")
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        result: dict[str, Any] = json.loads(out.stdout.strip().splitlines()[-1])
+        result["load"] = load
+        return result
     finally:
         if cleanup is not None:
             cleanup()
@@ -270,53 +286,71 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     from bench._results import markdown_table
 
     rows = []
-    for r in results:
-        label = (
-            "PostgreSQL + Redis" if r["mode"] == "redis" else "embedded (SQLite, in-memory layer)"
-        )
-        goal = GOALS_MS[r["mode"]]
-        for who, samples in (("browser, drawn", r["browser"]), ("sockets, received", r["sockets"])):
-            if not samples:
+    setups = sorted(
+        {(r["mode"], r["pages"]) for r in results}, key=lambda k: (k[0] == "redis", k[1])
+    )
+    for mode, pages in setups:
+        runs = [r for r in results if (r["mode"], r["pages"]) == (mode, pages)]
+        label = "PostgreSQL + Redis" if mode == "redis" else "embedded (SQLite, in-memory layer)"
+        goal = GOALS_MS[mode]
+        open_pages = "1 (browser)" if pages == 1 else f"{pages} sockets + browser"
+        for who, key in (("browser, drawn", "browser"), ("browser, received", "received"),
+                         ("sockets, received", "sockets")):  # fmt: skip
+            per_run = [r[key] for r in runs if r.get(key)]
+            if not per_run:
                 continue
-            newest = [1000 * s[0] for s in samples]
-            oldest = [1000 * s[1] for s in samples]
-            p95 = percentile(oldest, 0.95)
-            open_pages = "1 (browser)" if r["pages"] == 1 else f"{r['pages']} sockets + browser"
+
+            def med(q: float, i: int, samples: list[list[list[float]]] = per_run) -> float:
+                return statistics.median(
+                    percentile([1000 * s[i] for s in one], q) for one in samples
+                )
+
+            p95s = sorted(percentile([1000 * s[1] for s in one], 0.95) for one in per_run)
+            p95 = med(0.95, 1)
             rows.append([
-                label, open_pages, who, len(samples), f"{percentile(oldest, 0.5):.0f}", f"{p95:.0f}",
-                f"{percentile(newest, 0.5):.0f}", f"{percentile(newest, 0.95):.0f}",
-                f"{1000 * r['flush_s']:.0f}",
-                ("yes" if p95 <= goal else "**no**") + f" (<= {goal:.0f})" if who.startswith("browser") else "",
+                label, open_pages, who, len(per_run),
+                f"{statistics.median(len(one) for one in per_run):.0f}",
+                f"{med(0.5, 1):.0f}", f"{p95:.0f}", f"{p95s[0]:.0f}–{p95s[-1]:.0f}",
+                f"{med(0.5, 0):.0f}", f"{med(0.95, 0):.0f}",
+                f"{1000 * runs[0]['flush_s']:.0f}",
+                ("yes" if p95 <= goal else "**no**") + f" (<= {goal:.0f})" if key == "browser" else "",
             ])  # fmt: skip
+    loads = sorted(r["load"] for r in results)
     return "\n".join(
         [
             "## Live latency: metric point reported -> drawn in the browser",
             "",
-            f"`.venv/bin/python bench/live_latency.py` — a loop reports one step (train_loss, "
-            f"grad_norm, lr, samples_per_s) every {args.step_ms:g} ms for {args.seconds:g} s through "
-            "the real `Reporter` (write_points + nudge_sweep, the runner's flush interval); daphne "
-            "serves the sweep page to chromium, which records for every increment, once Plotly "
-            "has drawn it, the clock minus the log time of its oldest point (all of the path: "
-            "the reporter's buffer, the write, the nudge or poll, the tailer's read, the socket, "
-            'the draw) and of its newest. "20 pages": 20 more WebSocket clients watch the '
-            "same sweep (one shared tailer serves them all), recording at receipt. "
+            f"`.venv/bin/python bench/live_latency.py --repeat {args.repeat}` — a loop reports one "
+            f"step (train_loss, grad_norm, lr, samples_per_s) every {args.step_ms:g} ms for "
+            f"{args.seconds:g} s through the real `Reporter` (write_points + nudge_sweep, the "
+            "runner's flush interval); daphne serves the sweep page to chromium, which records "
+            "for every increment, once Plotly has drawn it, the clock minus the log time of its "
+            "oldest point (all of the path: the reporter's buffer, the write, the nudge or poll, "
+            "the tailer's read, the socket, the draw) and of its newest, and the same when its "
+            'socket received the increment ("browser, received": drawn minus received is the '
+            'page\'s part). "20 pages": 20 more WebSocket clients watch the same sweep (one '
+            "shared tailer serves them all), recording at receipt. Each set-up ran "
+            f"{args.repeat} times, the set-ups taking turns; each cell is the median over the "
+            "runs of that run's percentile, and the p95 range shows the spread between runs. "
             f"Machine: {platform.node()} ({os.cpu_count()} cores, shared with other work), "
-            "server, browser, clients and reporter all on it. "
-            + f"Load average before it started: {LOAD_BEFORE[0]:.1f} (other work on the same cores "
-            "inflates every number).",
+            "server, browser, clients and reporter all on it. Load average (1 min) before the "
+            f"runs: {loads[0]:.1f}–{loads[-1]:.1f}, median {statistics.median(loads):.1f} (other "
+            "work on the same cores inflates every number).",
             "",
             markdown_table(
                 [
                     "set-up",
                     "open pages",
                     "measured at",
-                    "increments",
+                    "runs",
+                    "increments per run",
                     "oldest p50 ms",
                     "oldest p95 ms",
+                    "oldest p95 range ms",
                     "newest p50 ms",
                     "newest p95 ms",
                     "reporter flush ms",
-                    "meets goal (p95, oldest)",
+                    "meets goal (p95, oldest, drawn)",
                 ],  # fmt: skip
                 rows,
             ),
@@ -328,14 +362,11 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
     )
 
 
-LOAD_BEFORE = [0.0]
-
-
 def main() -> None:
-    LOAD_BEFORE[0] = os.getloadavg()[0]
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=15.0)
     parser.add_argument("--step-ms", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each set-up")
     parser.add_argument("--no-redis", action="store_true")
     parser.add_argument("--no-write", action="store_true", help="print, do not touch BENCHMARKS.md")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "PAGES"), help=argparse.SUPPRESS)
@@ -345,9 +376,10 @@ def main() -> None:
         print(json.dumps(measure(mode, pages, args.seconds, args.step_ms)))
         return
     results = []
-    for mode in ("embedded",) + (() if args.no_redis else ("redis",)):
-        for pages in (1, 20):
-            results.append(run_setup(mode, pages, args))
+    for _ in range(args.repeat):
+        for mode in ("embedded",) + (() if args.no_redis else ("redis",)):
+            for pages in (1, 20):
+                results.append(run_setup(mode, pages, args))
     text = report(results, args)
     print(text)
     if not args.no_write:
