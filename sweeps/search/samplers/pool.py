@@ -17,7 +17,7 @@ the sequences they yield; asking for a config never waits for one:
 
 After serving it always asks for ``batch_size`` more configs to be ready. A process, not a
 thread: skopt's fitting is mostly Python code holding the GIL, and in a thread it slowed
-the worker's own dispatch path several-fold. The fitting process runs at a lower priority
+the worker's own dispatch path several-fold. The fitting process runs at the lowest priority
 and gets only the sampler's settings and the results (never pickled fits), so a restarted
 worker, or a crashed fitting process, only loses time. The price of speed is determinism:
 which fit serves a request depends on which one has finished. Use the wrapped sampler
@@ -92,9 +92,10 @@ _samplers: OrderedDict[str, BayesSampler] = OrderedDict()  # in the fitting proc
 
 
 def _start_fitting_process(parent: int) -> None:
-    """Fits are background work: lower priority, and never outlive the process that asked
-    (its queue's write end is shared with us, so a SIGKILLed parent leaves no EOF to see)."""
-    os.nice(5)
+    """Fits are background work: the lowest priority (training and dispatch come first;
+    proposals only get staler), and they never outlive the process that asked (its queue's
+    write end is shared with us, so a SIGKILLed parent leaves no EOF to see)."""
+    os.nice(19)
 
     def watch() -> None:
         while os.getppid() == parent:
