@@ -157,7 +157,7 @@ class TestLivePage(BrowserCase):
         assert self.page.locator(".cell.state-diverged").count() == 1
         assert self.page.locator(".cell.state-paused").count() == 1
         running = self.page.locator(".cell.state-running").first
-        assert running.evaluate("e => getComputedStyle(e).animationName") == "pulse"
+        assert running.evaluate("e => getComputedStyle(e, '::after').animationName") == "pulse"
         # Clicking a cell selects the trial everywhere: the table row too.
         self.page.locator('.rung[data-rung="0"] .cell[data-number="4"]').click()
         row = self.page.locator(f'#trials tr[data-trial="{data["trials"][4].pk}"]')
