@@ -35,7 +35,7 @@ How a proposal is made, every time from the history alone:
    regions.
 
 Deterministic for a given seed and history. :class:`~sweeps.search.samplers.pool.PooledSampler`
-makes the same fits in a background thread. :meth:`BayesSampler.explain` gives the
+makes the same fits in a separate process. :meth:`BayesSampler.explain` gives the
 surrogate's mean and standard deviation and the acquisition along one parameter, for the
 dashboard's "why this point" view.
 """
