@@ -191,7 +191,10 @@ def main(argv: list[str] | None = None) -> int:
                     "threads), which depends less on what else runs on the machine. 'Pool caught up' "
                     "asks again once the refit is done. "
                     "'Without the pool' is a synchronous proposal in a fresh process: the GP hyperparameter "
-                    "fit plus the acquisition search, which a worker would otherwise wait for.",
+                    "fit plus the acquisition search, which a worker would otherwise wait for. The "
+                    "fitting process runs at the lowest priority (nice 19), so on a busy machine its "
+                    "fits wait behind other work (the 'background fit' column): proposals get staler, "
+                    "asking does not get slower.",
                     "",
                     table,
                     "",
