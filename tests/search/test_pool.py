@@ -149,3 +149,20 @@ def _alive(pid: int) -> bool:
         return False
     # A zombie has exited and waits for its (new) parent to reap it.
     return Path(f"/proc/{pid}/stat").exists() and " Z " not in Path(f"/proc/{pid}/stat").read_text()
+
+
+def test_a_dead_fitting_process_is_replaced(pool: PooledSampler) -> None:
+    from sweeps.search.samplers import pool as pool_module
+
+    pool.refresh(history(12))
+    assert pool.wait(timeout=60)
+    assert pool_module._executor is not None
+    for pid in list(pool_module._executor._processes):
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 60
+    sources: list[str] = []
+    while sources != ["bayes"] and time.monotonic() < deadline:
+        pool.refresh(history(13))
+        assert pool.wait(timeout=60)
+        sources = [p.source for p in pool.propose(history(13), 1)]
+    assert sources == ["bayes"]

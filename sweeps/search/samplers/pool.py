@@ -69,23 +69,24 @@ def _submit(*args: Any) -> Future[tuple[_Sequence | None, bool, float]]:
     """Run :func:`_fit` in this process's fitting process (started on first use)."""
     global _executor
     with _executor_lock:
-        for attempt in (1, 2):
-            if _executor is None:
-                # spawn: never fork a process that may hold CUDA, threads or open sockets.
-                _executor = ProcessPoolExecutor(
-                    max_workers=1,
-                    mp_context=multiprocessing.get_context("spawn"),
-                    initializer=_start_fitting_process,
-                    initargs=(os.getpid(),),
-                )
-            try:
-                return _executor.submit(_fit, *args)
-            except BrokenProcessPool:
-                if attempt == 2:
-                    raise
-                log.warning("proposal pool: fitting process died; starting a new one")
-                _executor = None
-    raise AssertionError("unreachable")
+        if _executor is None:
+            _executor = _start_executor()
+        try:
+            return _executor.submit(_fit, *args)
+        except BrokenProcessPool:
+            log.warning("proposal pool: fitting process died; starting a new one")
+            _executor = _start_executor()
+            return _executor.submit(_fit, *args)
+
+
+def _start_executor() -> ProcessPoolExecutor:
+    # spawn: never fork a process that may hold CUDA, threads or open sockets.
+    return ProcessPoolExecutor(
+        max_workers=1,
+        mp_context=multiprocessing.get_context("spawn"),
+        initializer=_start_fitting_process,
+        initargs=(os.getpid(),),
+    )
 
 
 _samplers: OrderedDict[str, BayesSampler] = OrderedDict()  # in the fitting process
