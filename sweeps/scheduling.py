@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import math
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
@@ -40,6 +41,9 @@ from sweeps.services import move_status, record_event
 from sweeps.states import TrialStatus
 
 _cache: dict[int, tuple[str, Scheduler]] = {}
+# (sweep id, created) -> trial id -> params, for the sweeps this process decided on lately.
+# With the creation time in the key a reused id (SQLite reuses them) is another sweep.
+_params: OrderedDict[tuple[int, Any], dict[int, dict[str, Any]]] = OrderedDict()
 _cache_lock = threading.Lock()
 
 
@@ -129,16 +133,30 @@ def _unplaced(trial: Trial | TrialRow) -> bool:
     return trial.manual and trial.status == TrialStatus.PENDING and trial.budget == 0
 
 
+def _trial_rows(sweep: Sweep) -> list[TrialRow]:
+    """The sweep's trials as plain values, in number order.
+
+    Not locked row by row: every change to a trial's place (the steering services, the
+    segment services, the reaper) locks the sweep row with the trial's, so the sweep lock
+    that :func:`~sweeps.services.advance_sweep` holds keeps them all out. Params never change
+    once a trial exists, so each process decodes them once per trial.
+    """
+    fields = [f for f in TrialRow._fields if f != "params"]
+    values = list(sweep.trials.order_by("number").values_list(*fields))
+    with _cache_lock:
+        params = _params.setdefault((sweep.pk, sweep.created_at), {})
+        _params.move_to_end((sweep.pk, sweep.created_at))
+        while len(_params) > 64:
+            _params.popitem(last=False)
+    missing = [v[0] for v in values if v[0] not in params]
+    if missing:
+        params.update(Trial.objects.filter(pk__in=missing).values_list("id", "params"))
+    return [TrialRow(params=params[v[0]], **dict(zip(fields, v, strict=True))) for v in values]
+
+
 def apply_decisions(sweep: Sweep) -> bool:
     """Ask the scheduler and apply its decisions; True when it says the sweep is over."""
-    # Every trial row is locked (a steering action racing this decision waits), but read as
-    # plain values: building a model per trial was most of a turn's time at 500 trials.
-    rows = [
-        TrialRow(*values)
-        for values in sweep.trials.select_for_update()
-        .order_by("number")
-        .values_list(*TrialRow._fields)
-    ]
+    rows = _trial_rows(sweep)
     decisions = scheduler_for(sweep).decide(snapshot(sweep, rows))
     placing = [r.id for r in rows if _unplaced(r)][
         : sum(isinstance(d, Start) and d.manual for d in decisions)

@@ -137,3 +137,50 @@ def test_stale_and_duplicate_segments_do_nothing(sweep: Sweep) -> None:
     services.finish_segment(trial.pk, 2, 0, value=0.5, resource_done=1, step=10, checkpoint="c")
     services.finish_segment(trial.pk, 2, 0, value=0.4, resource_done=1, step=10, checkpoint="c")
     assert list(RungResult.objects.values_list("rung", "value")) == [(0, 0.5)]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("action", ["kill", "segment"])
+def test_trial_changes_wait_for_the_scheduler_holding_the_sweep(
+    action: str, toy_trainer: str, user: Any
+) -> None:
+    """The scheduler's turn locks only the sweep row; every change to a trial's place must
+    therefore wait for it (the services lock the sweep with the trial)."""
+    import threading
+    import time
+
+    from django.db import connection, connections, transaction
+
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks are PostgreSQL's; SQLite runs one writer at a time")
+    sweep = services.create_sweep(SPEC, user)
+    Sweep.objects.filter(pk=sweep.pk).update(status="running")
+    trial = make_trial(sweep, "running", attempt=1)
+    locked, release, done = threading.Event(), threading.Event(), threading.Event()
+
+    def scheduler_turn() -> None:
+        with transaction.atomic():
+            Sweep.objects.select_for_update().get(pk=sweep.pk)
+            locked.set()
+            release.wait(10)
+        connections.close_all()
+
+    def steer() -> None:
+        if action == "kill":
+            services.kill_trial(trial.pk, user)
+        else:
+            services.begin_segment(trial.pk, 0, 1, "w")
+        done.set()
+        connections.close_all()
+
+    holder = threading.Thread(target=scheduler_turn)
+    holder.start()
+    assert locked.wait(10)
+    other = threading.Thread(target=steer)
+    other.start()
+    time.sleep(0.5)
+    assert not done.is_set()  # waiting on the sweep row
+    release.set()
+    holder.join(10)
+    other.join(10)
+    assert done.is_set()

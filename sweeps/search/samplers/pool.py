@@ -26,6 +26,7 @@ directly where reproducibility matters more than latency (tests, benchmarks, rep
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -95,8 +96,20 @@ _samplers: OrderedDict[str, BayesSampler] = OrderedDict()  # in the fitting proc
 def _start_fitting_process(parent: int) -> None:
     """Fits are background work: the lowest priority (training and dispatch come first;
     proposals only get staler), and they never outlive the process that asked (its queue's
-    write end is shared with us, so a SIGKILLed parent leaves no EOF to see)."""
+    write end is shared with us, so a SIGKILLed parent leaves no EOF to see).
+
+    Linux gives each thread its own priority, and the BLAS library started its threads when
+    numpy was imported: they would fit at full priority on every core. So the fits' linear
+    algebra runs in this thread alone, and every thread there is gets the lowest priority.
+    """
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     os.nice(19)
+    tasks = f"/proc/{os.getpid()}/task"
+    for tid in os.listdir(tasks) if os.path.isdir(tasks) else ():
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.setpriority(os.PRIO_PROCESS, int(tid), 19)
 
     def watch() -> None:
         while os.getppid() == parent:
