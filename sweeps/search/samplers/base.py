@@ -106,20 +106,12 @@ def history_from_snapshot(snapshot: SweepSnapshot) -> History:
     return History(observations, pending, n_proposed, tuple(t.params for t in snapshot.trials))
 
 
-def _canonical(value: Any) -> Any:
-    # Exact types first: this runs for every parameter of every result on each decision.
-    kind = type(value)
-    if kind is float:
-        return repr(value)  # exact, and NaN / inf survive JSON
-    if kind is str or kind is int or kind is bool or value is None:
-        return value
+def _plain(value: Any) -> Any:
+    # JSON's fallback for what it cannot write itself: frozen mappings (the snapshot's
+    # params and results) become dicts, whose keys it sorts; anything else its str().
     if isinstance(value, Mapping):
-        return {str(k): _canonical(v) for k, v in value.items()}  # dumps sorts the keys
-    if isinstance(value, list | tuple):
-        return [_canonical(v) for v in value]
-    if isinstance(value, float):
-        return repr(value)
-    return value
+        return {str(k): v for k, v in value.items()}
+    return str(value)
 
 
 def config_key(params: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
@@ -130,7 +122,9 @@ def config_key(params: Mapping[str, Any]) -> tuple[tuple[str, str, Any], ...]:
 
 def fingerprint(items: Iterable[Any]) -> str:
     """A short stable digest of JSON-able data (observations, configs, settings)."""
-    blob = json.dumps([_canonical(i) for i in items], sort_keys=True, default=str)
+    # Floats are written exactly (repr), NaN / inf included; this runs for every result on
+    # each decision, so the work stays in the json module's C code.
+    blob = json.dumps(list(items), sort_keys=True, default=_plain)
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
