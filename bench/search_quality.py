@@ -25,6 +25,7 @@ Writes the ``search_quality`` section of BENCHMARKS.md and bench/results/search_
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import os
 import platform
@@ -263,6 +264,20 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument(
+        "--seed-offset",
+        type=int,
+        default=0,
+        help="first seed (seeds offset .. offset+seeds-1); tune on other seeds than the report's 0-9",
+    )
+    parser.add_argument(
+        "--methods",
+        default="",
+        help="comma-separated sampler:scheduler subset, e.g. bayes:hyperband,optuna:tpe+hyperband"
+        " (random:fifo and optuna are always run: they are the references)",
+    )
+    parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated")
+    parser.add_argument("--save-traces", type=Path, help="write every run's trace here (JSON)")
+    parser.add_argument(
         "--budget", type=float, default=50, help="total budget, in full trainings (x R units)"
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
@@ -285,22 +300,27 @@ def main(argv: list[str] | None = None) -> int:
         (s, sch) for s in ("random", "sobol", "bayes") for sch in ("fifo", "hyperband", "asha")
     ]
     methods.append(("optuna", "tpe+hyperband"))
-    tasks = [
-        (p, s, sch, seed, budget)
-        for p in PROBLEMS
-        for (s, sch) in methods
-        for seed in range(args.seeds)
-    ]
+    if args.methods:
+        wanted = {tuple(m.split(":", 1)) for m in args.methods.split(",")}
+        wanted |= {("random", "fifo"), ("optuna", "tpe+hyperband")}
+        methods = [m for m in methods if m in wanted]
+    problems = [p for p in PROBLEMS if p in args.problems.split(",")]
+    seeds = range(args.seed_offset, args.seed_offset + args.seeds)
+    tasks = [(p, s, sch, seed, budget) for p in problems for (s, sch) in methods for seed in seeds]
     # Slow (Bayesian) runs first, so the pool's last minutes are not one long straggler.
     tasks.sort(key=lambda t: (t[1] != "bayes", t[1] != "optuna"))
     traces: dict[tuple[str, str, str], list[list[tuple[float, float]]]] = {}
     seconds: dict[tuple[str, str], float] = {}
+    raw: list[dict[str, Any]] = []
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for (p, s, sch, _seed, _b), trace, secs in pool.map(run_task, tasks):
+        for (p, s, sch, seed, _b), trace, secs in pool.map(run_task, tasks):
             traces.setdefault((p, s, sch), []).append(trace)
             seconds[(s, sch)] = seconds.get((s, sch), 0.0) + secs
+            raw.append({"problem": p, "sampler": s, "scheduler": sch, "seed": seed, "trace": trace})
     wall = time.perf_counter() - started
+    if args.save_traces:
+        args.save_traces.write_text(json.dumps(raw))
 
     grid = np.linspace(budget / 100, budget, 100)
     medians: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
@@ -314,65 +334,92 @@ def main(argv: list[str] | None = None) -> int:
             np.percentile(at, 75, axis=0).tolist(),
         )
 
-    headers = ["objective", "sampler", "scheduler", "regret @ 1/3 budget", "regret @ full budget",
+    # Checkpoints for the per-budget comparison, in full trainings.
+    marks = [args.budget * f for f in (0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0)]
+    headers = ["objective", "sampler", "scheduler", *(f"@{m:g}" for m in marks),
                "budget to reach random+FIFO's final regret", "s / run"]  # fmt: skip
     rows: list[list[object]] = []
     verdicts: list[str] = []
-    for p in PROBLEMS:
+    for p in problems:
         target = medians[(p, "random", "fifo")][-1][1]
         tpe = medians[(p, "optuna", "tpe+hyperband")]
         for s, sch in methods:
             curve = medians[(p, s, sch)]
             reach = budget_to_reach(curve, target)
             rows.append([
-                p, s, sch, regret_at(curve, budget / 3), curve[-1][1],
+                p, s, sch, *(regret_at(curve, m * R) for m in marks),
                 "never" if math.isinf(reach) else f"{reach / budget:.0%}",
-                round(seconds[(s, sch)] / (2 * args.seeds), 2),
+                round(seconds[(s, sch)] / (len(problems) * args.seeds), 2),
             ])  # fmt: skip
         for sch in ("hyperband", "asha"):
+            if ("bayes", sch) not in methods:
+                continue
             curve = medians[(p, "bayes", sch)]
             worse = [b for (b, r), (_, t) in zip(curve, tpe, strict=True) if r > t]
+            worse_marks = [
+                f"{m:g} ({regret_at(curve, m * R):.3g} vs {regret_at(tpe, m * R):.3g})"
+                for m in marks
+                if regret_at(curve, m * R) > regret_at(tpe, m * R)
+            ]
             reach = budget_to_reach(curve, target)
             verdicts.append(
                 f"- **{p}, Bayesian + {sch}**: median regret ≤ Optuna TPE + Hyperband at "
-                f"{100 - len(worse)} of 100 budget checkpoints "
-                f"(final {curve[-1][1]:.4g} vs {tpe[-1][1]:.4g}); reaches random+FIFO's final median regret "
-                f"({target:.4g}) with {'never' if math.isinf(reach) else f'{reach / budget:.0%}'} of its budget "
+                f"{100 - len(worse)} of 100 budget checkpoints"
+                + (
+                    f"; worse at {len(worse)} (the first after {worse[0] / R:.1f} full trainings)"
+                    + (
+                        "; at the table's budgets: " + ", ".join(worse_marks)
+                        if worse_marks
+                        else "; at none of the table's budgets"
+                    )
+                    if worse
+                    else " (all of them)"
+                )
+                + f"; final {curve[-1][1]:.4g} vs {tpe[-1][1]:.4g}. Reaches random+FIFO's final "
+                f"median regret ({target:.4g}) with "
+                f"{'never' if math.isinf(reach) else f'{reach / budget:.0%}'} of its budget "
                 f"(goal ≤ 33%)."
             )
     table = markdown_table(headers, rows)
     print(table)
     print("\n".join(verdicts))
+    print(f"seeds {seeds.start}..{seeds.stop - 1}, {wall / 60:.1f} min")
 
+    if args.no_write:
+        return 0
     plot = RESULTS / "search_quality.png"
-    _plot(plot, medians, quartiles, grid, methods)
-    corr = {p: spearman_low_vs_full(PROBLEMS[p]) for p in PROBLEMS}
-    if not args.no_write:
-        body = "\n".join([
-            "## Search quality: regret against budget",
-            "",
-            f"`nice .venv/bin/python -m bench.search_quality` (`pip install optuna` first; Optuna {optuna.__version__} "
-            "is the baseline, not a dependency). "
-            f"{args.seeds} seeds, {args.budget:g} full trainings (R={R} units each) per run, rungs 1/3/9/27/81 "
-            f"(eta={ETA}), {WORKERS} simulated workers for Rungs, Optuna sequential. "
-            f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-            f"{wall / 60:.1f} min wall.",
-            "",
-            "Objectives: Branin and Hartmann-6 with a learning curve over the budget, noise, and a low-budget "
-            "term that reorders configs (Spearman rank correlation between budget 1 and the true value: "
-            + ", ".join(f"{p} {c:.2f}" for p, c in corr.items())
-            + "). Regret = f(incumbent) − f*, incumbent = best result at the highest rung reached; "
-            "medians over seeds. Bayesian = GP + EI, 10 initial points, fitted on the highest rung with "
-            "enough results (BOHB-style).",
-            "",
-            table,
-            "",
-            *verdicts,
-            "",
-            "![median regret against budget](bench/results/search_quality.png)",
-        ])  # fmt: skip
-        write_section("search_quality", body)
-    print(f"plot: {plot}  ({wall / 60:.1f} min)")
+    _plot(plot, medians, quartiles, grid, methods, problems)
+    corr = {p: spearman_low_vs_full(PROBLEMS[p]) for p in problems}
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    body = "\n".join([
+        "## Search quality: regret against budget",
+        "",
+        f"`nice .venv/bin/python -m bench.search_quality` (`pip install optuna` first; Optuna {optuna.__version__} "
+        "is the baseline, not a dependency). "
+        f"Seeds {seeds.start}–{seeds.stop - 1}, {args.budget:g} full trainings (R={R} units each) per run, "
+        f"rungs 1/3/9/27/81 (eta={ETA}), {WORKERS} simulated workers for Rungs, Optuna sequential "
+        "at its defaults (TPESampler, HyperbandPruner with the same min/max resource and eta). "
+        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared; load average {load:.1f} at the end), "
+        f"Python {platform.python_version()}; {wall / 60:.1f} min wall.",
+        "",
+        "Objectives: Branin and Hartmann-6 with a learning curve over the budget, noise, and a low-budget "
+        "term that reorders configs (Spearman rank correlation between budget 1 and the true value: "
+        + ", ".join(f"{p} {c:.2f}" for p, c in corr.items())
+        + "). Regret = f(incumbent) − f*, incumbent = best result at the highest rung reached; "
+        "medians over seeds. Budget = resource units trained, all workers together. "
+        "Bayesian = GP + EI, 10 initial points, otherwise the sampler's defaults "
+        "(see sweeps/search/samplers/bayes.py).",
+        "",
+        "Median regret after that many full trainings of budget:",
+        "",
+        table,
+        "",
+        *verdicts,
+        "",
+        "![median regret against budget](bench/results/search_quality.png)",
+    ])  # fmt: skip
+    write_section("search_quality", body)
+    print(f"plot: {plot}")
     return 0
 
 
@@ -382,6 +429,7 @@ def _plot(
     quartiles: Mapping[tuple[str, str, str], tuple[list[float], list[float]]],
     grid: np.ndarray,
     methods: list[tuple[str, str]],
+    problems: list[str],
 ) -> None:
     import matplotlib
 
@@ -391,8 +439,8 @@ def _plot(
     path.parent.mkdir(parents=True, exist_ok=True)
     colours = {"random": "tab:gray", "sobol": "tab:olive", "bayes": "tab:blue", "optuna": "tab:red"}
     styles = {"fifo": ":", "hyperband": "-", "asha": "--", "tpe+hyperband": "-"}
-    fig, axes = plt.subplots(1, len(PROBLEMS), figsize=(13, 5))
-    for ax, p in zip(axes, PROBLEMS, strict=True):
+    fig, axes = plt.subplots(1, len(problems), figsize=(6.5 * len(problems), 5), squeeze=False)
+    for ax, p in zip(axes[0], problems, strict=True):
         for s, sch in methods:
             curve = medians[(p, s, sch)]
             xs = [b / R for b, _ in curve]
@@ -415,7 +463,7 @@ def _plot(
         ax.set_xlabel(f"budget spent (full trainings of R={R})")
         ax.set_ylabel("regret f(incumbent) - f*")
         ax.grid(True, which="both", alpha=0.3)
-    axes[0].legend(fontsize=7, ncol=2)
+    axes[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

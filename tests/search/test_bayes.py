@@ -60,6 +60,31 @@ def test_the_model_moves_towards_the_optimum() -> None:
     assert math.dist((proposal["x"], proposal["y"]), (0.7, 0.2)) < 0.3
 
 
+def test_ei_is_measured_against_the_models_best_not_a_lucky_noisy_result() -> None:
+    rng = np.random.default_rng(3)
+    obs = []
+    for i in range(25):
+        p = {"x": float(rng.random()), "y": float(rng.random())}
+        obs.append(Observation(p, bowl(p) + float(rng.normal(0.0, 0.05)), 0, i))
+    fit = sampler().fit(History(tuple(obs), (), 25))
+    assert fit is not None
+    # The incumbent is the lowest posterior mean at the observed configs (model units)...
+    X = fit.opt.space.transform([sampler().encoder.encode(o.params) for o in obs])
+    assert fit.y_best == pytest.approx(float(np.min(fit.model.predict(X))))
+    # ...which the noise keeps above the luckiest observation.
+    assert fit.y_best > (min(o.value for o in obs) - fit.top) / fit.scale
+
+
+def test_the_acquisition_is_searched_near_the_best_results_at_fine_and_wide_steps() -> None:
+    fit = sampler().fit(history(20))
+    assert fit is not None
+    X = fit._candidates(np.random.default_rng(0))
+    centres = fit.opt.space.transform(fit.best)
+    near = X[len(X) // 2 :]
+    d = np.min(np.linalg.norm(near[:, None, :] - centres[None, :, :], axis=2), axis=1)
+    assert np.quantile(d, 0.1) < 0.02 and np.quantile(d, 0.9) > 0.1
+
+
 def test_a_batch_spreads_out_and_skips_tried_and_pending_configs() -> None:
     s = sampler()
     h = history(12)
