@@ -205,6 +205,11 @@ CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("RUNGS_CELERY_EAGER", False)
+# Celery's Django fixup would close the database connection around every task, so each
+# segment paid a new PostgreSQL connection on the dispatch path. Workers keep it instead
+# and check it before each task as Django does per request (sweeps.tasks), under
+# CONN_MAX_AGE and the health check.
+CELERY_DB_REUSE_MAX = 1000
 
 # --- auth, static, security -----------------------------------------------------------------
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+from typing import Any
 
 from celery import shared_task
-from celery.signals import worker_ready, worker_shutdown
+from celery.signals import task_prerun, worker_ready, worker_shutdown
 from django.conf import settings
 
 log = logging.getLogger(__name__)
@@ -61,3 +62,13 @@ def start_reaper(**_: object) -> None:
 @worker_shutdown.connect
 def stop_reaper(**_: object) -> None:
     _reaper_stop.set()
+
+
+@task_prerun.connect
+def check_connections(task: Any = None, **_: object) -> None:
+    """What Django does before each request: drop a connection that is broken or too old.
+    Not for a task run eagerly, inside its caller's transaction."""
+    from django.db import close_old_connections
+
+    if task is None or not getattr(task.request, "is_eager", False):
+        close_old_connections()
