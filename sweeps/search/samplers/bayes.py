@@ -145,6 +145,15 @@ class _GBRT(GradientBoostingQuantileRegressor):  # type: ignore[misc]
         return mid, (high - low) / 2.0
 
 
+def _by_trial(items: list[Any]) -> list[Any]:
+    """``items`` (observations or pending configs) by trial id, ties by config. Trial ids are
+    unique on one rung in a sweep, so the configs are only keyed when they are not."""
+    ordered = sorted(items, key=lambda o: o.trial_id)
+    if len({o.trial_id for o in ordered}) == len(ordered):
+        return ordered
+    return sorted(ordered, key=lambda o: (o.trial_id, config_key(o.params)))
+
+
 @dataclass(frozen=True)
 class _Theta:
     kernel: Any
@@ -342,8 +351,7 @@ class BayesSampler(Sampler):
         return max(rungs) if rungs else None
 
     def _observations(self, history: History, rung: int) -> list[Observation]:
-        obs = [o for o in history.observations if o.rung == rung]
-        return sorted(obs, key=lambda o: (o.trial_id, config_key(o.params)))
+        return _by_trial([o for o in history.observations if o.rung == rung])
 
     def _pending(self, history: History, rung: int) -> list[Pending]:
         # Lie only about new configs being evaluated at the fitted rung (FIFO's running
@@ -352,7 +360,7 @@ class BayesSampler(Sampler):
         # the model it scored the lie would push proposals away from the best region.
         seen = {o.trial_id for o in history.observations}
         pending = [p for p in history.pending if p.rung == rung and p.trial_id not in seen]
-        return sorted(pending, key=lambda p: (p.trial_id, config_key(p.params)))
+        return _by_trial(pending)
 
     def model_key(self, history: History) -> str | None:
         """Fingerprint of what the model is fitted on (None: no model yet, Sobol phase)."""
