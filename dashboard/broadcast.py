@@ -28,6 +28,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 log = logging.getLogger(__name__)
 
 SEND_TIMEOUT = 5.0  # seconds a send may take before it is given up
+NUDGE = {"type": "sweep.nudge"}
 
 
 def sweep_group(sweep_id: int) -> str:
@@ -58,8 +59,7 @@ class _Sender:
         with self.lock:  # from here on, news needs a nudge of its own
             self.waiting.discard(sweep_id)
         try:
-            message = {"type": "sweep.nudge"}
-            await asyncio.wait_for(layer.group_send(sweep_group(sweep_id), message), SEND_TIMEOUT)
+            await asyncio.wait_for(layer.group_send(sweep_group(sweep_id), NUDGE), SEND_TIMEOUT)
         except Exception:  # a nudge is an optimisation: pages also poll, so losing one is fine
             log.warning("could not nudge sweep %s", sweep_id, exc_info=True)
 
@@ -92,7 +92,7 @@ def nudge_sweep(sweep_id: int) -> None:
         return
     try:
         if isinstance(layer, InMemoryChannelLayer):
-            async_to_sync(layer.group_send)(sweep_group(sweep_id), {"type": "sweep.nudge"})
+            async_to_sync(layer.group_send)(sweep_group(sweep_id), NUDGE)
         else:
             _get_sender().nudge(layer, sweep_id)
     except Exception:  # a nudge is an optimisation: pages also poll, so losing one is fine

@@ -143,9 +143,10 @@ def _trial_rows(sweep: Sweep) -> list[TrialRow]:
     """
     fields = [f for f in TrialRow._fields if f != "params"]
     values = list(sweep.trials.order_by("number").values_list(*fields))
+    key = (sweep.pk, sweep.created_at)
     with _cache_lock:
-        params = _params.setdefault((sweep.pk, sweep.created_at), {})
-        _params.move_to_end((sweep.pk, sweep.created_at))
+        params = _params.setdefault(key, {})
+        _params.move_to_end(key)
         while len(_params) > 64:
             _params.popitem(last=False)
     missing = [v[0] for v in values if v[0] not in params]

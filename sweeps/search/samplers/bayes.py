@@ -571,18 +571,16 @@ class BayesSampler(Sampler):
         # with L-BFGS when asked; the constant-liar continuation refits once per point, and
         # polishing each of those cost ~10x more than it gained here, so it samples only.
         opt.acq_optimizer = "sampling"
-        order = sorted(range(len(y)), key=lambda i: y[i])
-        y_best = min(y)
+        score = y
         if self.base_estimator == "GP":
             # EI against the model's best mean at a tried config, not the luckiest noisy
             # result: measured against a lucky draw, nothing looks like an improvement.
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                mean = opt.models[-1].predict(opt.space.transform(X))
-            y_best = float(np.min(mean))
-            order = sorted(range(len(y)), key=lambda i: float(mean[i]))
+                score = [float(m) for m in opt.models[-1].predict(opt.space.transform(X))]
+        order = sorted(range(len(y)), key=lambda i: score[i])
         return _Fit(
-            key, rung, opt, y_best, lie,
+            key, rung, opt, min(score), lie,
             depth=self.liar_depth,
             best=[X[i] for i in order[: max(3, len(y) // 10)]],
             acq_func=self.acq_func, candidates=self.candidates, seed=seed, top=top, scale=scale,
