@@ -177,7 +177,11 @@ class TestLivePage(BrowserCase):
             self.wait(
                 lambda s=start: self.trace_lengths().get(key) == s + 10, 5, "the curve to grow"
             )
-        assert self.trace_lengths("grad")[f"{trial.pk}:grad_norm"] == 20
+        # Each bulk insert commits on its own, so the gradient points may reach the page
+        # one poll after the loss points: wait for them, then check nothing was doubled.
+        grad_key = f"{trial.pk}:grad_norm"
+        self.wait(lambda: self.trace_lengths("grad").get(grad_key) == 20, 5, "gradient norms")
+        assert self.trace_lengths() == {key: 30}
         # A trial that appears later gets its own curve, in its own colour.
         second = make_trial(sweep, 2, status="running")
         add_points(second, "train_loss", range(5), [0.9] * 5)
