@@ -164,9 +164,10 @@ def measure(mode: str, pages: int, seconds: float, step_ms: float) -> dict[str, 
     sweep_id, trial_id, cookie = seed()
     port = free_port()
     base = f"http://127.0.0.1:{port}"
+    server_log = Path(os.environ["RUNGS_VAR_DIR"]) / "daphne.log"
     server = subprocess.Popen(
         [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), "dashboard.asgi:application"],
-        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        cwd=ROOT, env=os.environ.copy(), stdout=subprocess.DEVNULL, stderr=server_log.open("w"),
         start_new_session=True,
     )  # fmt: skip
     try:
@@ -218,6 +219,10 @@ def measure(mode: str, pages: int, seconds: float, step_ms: float) -> dict[str, 
         stop.set()
         if clients is not None:
             clients.join(10)
+        # A socket the server closed on an error stops recording: numbers without it lie.
+        errors = server_log.read_text()
+        if "Exception inside application" in errors:
+            raise RuntimeError(f"the server failed while measuring:\n{errors[-3000:]}")
         return {
             "mode": mode,
             "pages": pages,

@@ -177,7 +177,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "capacity": 1000, "expiry": 10},
+            # channels-redis waits for a socket's next message with a blocking pop of up
+            # to 5 s, and redis-py 8 gives up on any read after 5 s: an idle page's
+            # socket lost that race and closed (1011) every 5 s. The read must outlast it.
+            "CONFIG": {
+                "hosts": [{"address": REDIS_URL, "socket_timeout": 15}],
+                "capacity": 1000,
+                "expiry": 10,
+            },
         }
     }
 else:

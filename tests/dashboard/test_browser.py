@@ -454,7 +454,10 @@ def _isolate_broker(private: Path) -> tuple[dict[str, str], Callable[[], None]]:
         private_url = url._replace(path=f"/{10 + os.getpid() % 5}").geturl()
         app.conf.broker_url = private_url
         layers = {"default": {**settings.CHANNEL_LAYERS["default"]}}
-        layers["default"]["CONFIG"] = {**layers["default"]["CONFIG"], "hosts": [private_url]}
+        config = layers["default"]["CONFIG"]
+        layers["default"]["CONFIG"] = {
+            **config, "hosts": [{**config["hosts"][0], "address": private_url}]
+        }
         settings.CHANNEL_LAYERS = layers
         env = {"REDIS_URL": private_url}
     else:

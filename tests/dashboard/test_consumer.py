@@ -163,6 +163,21 @@ async def _group_members(sweep_id: int) -> set[str]:
     return {m for m in members if m.startswith(f"specific.{layer.client_prefix}!")}
 
 
+async def test_an_idle_page_stays_open_past_the_layers_blocking_wait(user: Any) -> None:
+    # channels-redis waits for a socket's next message with a 5 s blocking pop: a Redis
+    # client that gave up reading first closed every idle page (1011) after 5 s.
+    sweep = make_sweep(user)
+    trial = make_trial(sweep, 1, status="running")
+    page = await _open(user, sweep.pk)
+    await _recv(page, "snapshot")
+    await asyncio.sleep(6.5)
+    assert not page.future.done(), "the socket's consumer stopped while idle"
+    add_points(trial, "train_loss", [0], [1.0])
+    await _nudge(sweep.pk)
+    assert _steps([await _recv(page, "inc")], trial.pk) == [0]
+    await _close(page)
+
+
 async def test_a_nudge_reaches_the_process_once_however_many_pages(user: Any) -> None:
     sweep = make_sweep(user)
     trial = make_trial(sweep, 1, status="running")
