@@ -171,6 +171,49 @@
     });
   }
 
+  /* The quickest way to show new points: extend each trace's drawn line (its SVG path) to
+     the pixels Plotly's axes give them, without Plotly computing anything (about 0.1 ms
+     a chart, where Plotly.animate takes 10). Only for plain lines (no markers, fill or
+     gap) on axes that range over all their data, when every new point lies inside the
+     view; otherwise returns false and changes nothing. The points join the figure's data,
+     but Plotly's own state (what hover finds) only takes them at its next draw: a caller
+     follows up with one (appendInPlace, indices and no new points) soon after. */
+  function extendLines(gd, indices, xs, ys) {
+    const layout = gd._fullLayout;
+    if (!layout || !gd._fullData || !gd.data) return false;
+    const xa = layout.xaxis, ya = layout.yaxis;
+    if (!xa || !ya || !xa.autorange || !ya.autorange) return false;
+    if (!fitsAxis(xa, xs) || !fitsAxis(ya, ys)) return false;
+    const groups = new Map();
+    for (const g of gd.querySelectorAll(".scatterlayer .trace")) {
+      const bound = g.__data__;
+      if (bound && bound[0] && bound[0].trace) groups.set(bound[0].trace.index, g);
+    }
+    const finite = (v) => typeof v === "number" && isFinite(v);
+    const edits = [];
+    for (let k = 0; k < indices.length; k++) {
+      const trace = gd.data[indices[k]], full = gd._fullData[indices[k]], g = groups.get(indices[k]);
+      if (!trace || !full || !g || full.visible !== true || full.mode !== "lines") return false;
+      if (full.fill !== "none" || full.line.shape !== "linear") return false;
+      if (!Array.isArray(trace.x) || !Array.isArray(trace.y) || !finite(trace.y[trace.y.length - 1])) return false;
+      if (!xs[k].every(finite) || !ys[k].every(finite)) return false;
+      const lines = g.querySelectorAll("path.js-line");
+      if (!lines.length) return false;
+      edits.push([trace, lines[lines.length - 1], xs[k], ys[k]]);
+    }
+    const px = (ax, v) => Math.round(ax.c2p(ax.d2c(v)) * 100) / 100;
+    for (const [trace, line, x, y] of edits) {
+      let d = "";
+      for (let j = 0; j < x.length; j++) {
+        trace.x.push(x[j]);
+        trace.y.push(y[j]);
+        d += "L" + px(xa, x[j]) + "," + px(ya, y[j]);
+      }
+      line.setAttribute("d", line.getAttribute("d") + d);
+    }
+    return true;
+  }
+
   /* Appends points to a series store: {x: [], y: []}. A step at or below the last one
      (a segment re-run after a lost worker) replaces the tail, so a curve never folds back. */
   function appendPoints(series, steps, values) {
@@ -191,5 +234,5 @@
     return truncated;
   }
 
-  window.Rungs = {FINISHED, ACTIVE, trialColor, ema, fmt, esc, flash, errorText, connect, appendPoints, appendInPlace, latency: [], received};
+  window.Rungs = {FINISHED, ACTIVE, trialColor, ema, fmt, esc, flash, errorText, connect, appendPoints, appendInPlace, extendLines, latency: [], received};
 })();

@@ -34,6 +34,7 @@
       order: [], // keys in trace order as drawn
       smooth: 0, logy: false, hide: false,
       full: true, appends: new Map(),
+      unsynced: new Set(), sync: false, syncTimer: null, // traces R.extendLines drew
     };
   }
   const metricChart = {};
@@ -106,8 +107,17 @@
     return hi + Math.max(20, 0.25 * (hi - Math.min(lo, 0)));
   }
 
+  /* Points drawn by R.extendLines reach Plotly's own state (hover) with a Plotly draw of
+     their traces a second later: one per second while points stream in. */
+  const SYNC_MS = 1000;
+  function drawnOutsidePlotly(chart, indices) {
+    for (const i of indices) chart.unsynced.add(i);
+    if (chart.syncTimer) return;
+    chart.syncTimer = setTimeout(() => { chart.syncTimer = null; chart.sync = true; scheduleDraw(); }, SYNC_MS);
+  }
+
   function drawChart(chart) {
-    if (!chart.layout || (!chart.full && !chart.appends.size)) return Promise.resolve();
+    if (!chart.layout || (!chart.full && !chart.appends.size && !chart.sync)) return Promise.resolve();
     const keys = Array.from(chart.series.keys()).sort((a, b) => {
       const sa = chart.series.get(a), sb = chart.series.get(b);
       const ma = chart.metrics.indexOf(sa.metric), mb = chart.metrics.indexOf(sb.metric);
@@ -118,19 +128,30 @@
     const sameOrder = !chart.full && keys.length === chart.order.length && keys.every((k, i) => k === chart.order[i]);
     const appends = chart.appends;
     chart.appends = new Map();
-    if (sameOrder && !chart.smooth && appends.size) {
-      // Pure appends inside the view: draw only the changed traces. Otherwise (a point
-      // outside the view) redraw the figure from the series, which hold the appends too.
+    if (sameOrder && !chart.smooth) {
+      // Pure appends inside the view: extend the drawn lines, or let Plotly draw only the
+      // changed traces (and those extended since its last draw). Otherwise (a point outside
+      // the view) redraw the figure from the series, which hold the appends too.
       const idx = [], xs = [], ys = [];
       for (const [key, pts] of appends) {
         idx.push(chart.order.indexOf(key));
         xs.push(pts.x);
         ys.push(pts.y);
       }
-      const drawn = R.appendInPlace(chart.div, idx, xs, ys);
-      if (drawn) return drawn;
+      if (!chart.sync && idx.length && R.extendLines(chart.div, idx, xs, ys)) {
+        drawnOutsidePlotly(chart, idx);
+        return Promise.resolve();
+      }
+      for (const i of chart.unsynced) if (!idx.includes(i)) { idx.push(i); xs.push([]); ys.push([]); }
+      const drawn = idx.length ? R.appendInPlace(chart.div, idx, xs, ys) : null;
+      if (drawn) {
+        chart.sync = false;
+        chart.unsynced.clear();
+        return drawn;
+      }
     }
-    chart.full = false;
+    chart.full = chart.sync = false;
+    chart.unsynced.clear();
     chart.order = keys;
     const axis = {ticklabeloverflow: "allow"}; // "hide past div" measures every label per label
     const layout = Object.assign({}, chart.layout, {

@@ -229,18 +229,31 @@ class TestLivePage(BrowserCase):
         waves = [[[next(steps), next(steps)] for _ in range(10)] for _ in range(2)]
         self.inject(trial.pk, waves)
         self.wait(lambda: self.trace_lengths()[key] == 240, 5, "the 40 new points")
-        self.page.wait_for_timeout(200)
-        drawn = self.page.evaluate(
+        line_end = (
             "(key) => { const gd = document.getElementById('chart-loss');"
             " const i = gd.data.findIndex((t) => t.uid === key);"
+            " const g = Array.from(gd.querySelectorAll('.scatterlayer .trace'))"
+            "   .find((n) => n.__data__[0].trace.index === i);"
+            " const lines = g.querySelectorAll('path.js-line');"
+            " const d = lines[lines.length - 1].getAttribute('d');"
+            " const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;"
             " return {x: gd.data[i].x, computed: gd.calcdata[i].length,"
-            " draws: Rungs.latency.length, full: window.fullDraws}; }",
-            key,
+            " end: d.slice(d.lastIndexOf('L') + 1).split(',').map(Number),"
+            " expected: [xa.c2p(239), ya.c2p(0.6)],"
+            " draws: Rungs.latency.length, full: window.fullDraws}; }"
         )
+        drawn = self.page.evaluate(line_end, key)
         assert drawn["x"] == list(range(240)), "no point drawn twice, none left out"
-        assert drawn["computed"] == 240, "Plotly computed (and drew) every point"
+        assert drawn["end"] == pytest.approx(drawn["expected"], abs=0.01), "the line reaches them"
+        assert drawn["computed"] == 200, "drawn by extending the line, before Plotly computes"
         assert drawn["full"] == 0, "appends inside the view need no full redraw"
         assert 1 <= drawn["draws"] <= 2, "20 increments gathered into one draw per wave at most"
+        # A second later Plotly takes them too (hover finds them), drawing the same line.
+        synced = self.wait(
+            lambda: (d := self.page.evaluate(line_end, key))["computed"] == 240 and d, 5, "Plotly"
+        )
+        assert synced["end"] == pytest.approx(drawn["end"], abs=0.01)
+        assert synced["x"] == list(range(240)) and synced["full"] == 0
 
     def test_a_point_outside_the_view_redraws_the_chart(self) -> None:
         sweep = make_sweep(self.user)
