@@ -173,43 +173,55 @@
 
   /* The quickest way to show new points: extend each trace's drawn line (its SVG path) to
      the pixels Plotly's axes give them, without Plotly computing anything (about 0.1 ms
-     a chart, where Plotly.animate takes 10). Only for plain lines (no markers, fill or
-     gap) on axes that range over all their data, when every new point lies inside the
-     view; otherwise returns false and changes nothing. The points join the figure's data,
-     but Plotly's own state (what hover finds) only takes them at its next draw: a caller
-     follows up with one (appendInPlace, indices and no new points) soon after. */
+     a chart, where Plotly.animate takes 10). The line is redrawn from the last point
+     Plotly computed, so points extended before a Plotly redraw that did not compute them
+     (a new axis range) are drawn again. Only for plain lines (no markers, fill or gap)
+     whose new points, and the last point Plotly computed, lie inside the view; otherwise
+     returns false and changes nothing. The points join the figure's data, but Plotly's own
+     state (what hover finds) only takes them at its next computing draw: a caller follows
+     up with one (appendInPlace, indices and no new points) soon after. */
+  const extended = new WeakMap(); // a line's path -> [the d Plotly drew, the d set here]
   function extendLines(gd, indices, xs, ys) {
     const layout = gd._fullLayout;
-    if (!layout || !gd._fullData || !gd.data) return false;
+    if (!layout || !gd._fullData || !gd.data || !gd.calcdata) return false;
     const xa = layout.xaxis, ya = layout.yaxis;
-    if (!xa || !ya || !xa.autorange || !ya.autorange) return false;
-    if (!fitsAxis(xa, xs) || !fitsAxis(ya, ys)) return false;
+    if (!xa || !ya || !xa.range || !ya.range) return false;
+    const inside = (ax, v) => {
+      if (typeof v !== "number" || !isFinite(v)) return false;
+      const l = ax.d2l(v), a = ax.r2l(ax.range[0]), b = ax.r2l(ax.range[1]);
+      return l >= Math.min(a, b) && l <= Math.max(a, b);
+    };
     const groups = new Map();
     for (const g of gd.querySelectorAll(".scatterlayer .trace")) {
       const bound = g.__data__;
       if (bound && bound[0] && bound[0].trace) groups.set(bound[0].trace.index, g);
     }
-    const finite = (v) => typeof v === "number" && isFinite(v);
     const edits = [];
     for (let k = 0; k < indices.length; k++) {
-      const trace = gd.data[indices[k]], full = gd._fullData[indices[k]], g = groups.get(indices[k]);
+      const i = indices[k], trace = gd.data[i], full = gd._fullData[i], g = groups.get(i);
       if (!trace || !full || !g || full.visible !== true || full.mode !== "lines") return false;
       if (full.fill !== "none" || full.line.shape !== "linear") return false;
-      if (!Array.isArray(trace.x) || !Array.isArray(trace.y) || !finite(trace.y[trace.y.length - 1])) return false;
-      if (!xs[k].every(finite) || !ys[k].every(finite)) return false;
+      if (!Array.isArray(trace.x) || !Array.isArray(trace.y) || !gd.calcdata[i]) return false;
+      const from = gd.calcdata[i].length; // the points Plotly computed and drew
+      if (!from || from > trace.x.length) return false;
+      for (let j = from - 1; j < trace.x.length; j++) {
+        if (!inside(xa, trace.x[j]) || !inside(ya, trace.y[j])) return false;
+      }
+      if (!xs[k].every((v) => inside(xa, v)) || !ys[k].every((v) => inside(ya, v))) return false;
       const lines = g.querySelectorAll("path.js-line");
       if (!lines.length) return false;
-      edits.push([trace, lines[lines.length - 1], xs[k], ys[k]]);
+      edits.push([trace, from, lines[lines.length - 1], xs[k], ys[k]]);
     }
     const px = (ax, v) => Math.round(ax.c2p(ax.d2c(v)) * 100) / 100;
-    for (const [trace, line, x, y] of edits) {
-      let d = "";
-      for (let j = 0; j < x.length; j++) {
-        trace.x.push(x[j]);
-        trace.y.push(y[j]);
-        d += "L" + px(xa, x[j]) + "," + px(ya, y[j]);
-      }
-      line.setAttribute("d", line.getAttribute("d") + d);
+    for (const [trace, from, line, x, y] of edits) {
+      for (let j = 0; j < x.length; j++) { trace.x.push(x[j]); trace.y.push(y[j]); }
+      let d = line.getAttribute("d");
+      const mine = extended.get(line);
+      if (mine && mine[1] === d) d = mine[0];
+      const plotlys = d;
+      for (let j = from; j < trace.x.length; j++) d += "L" + px(xa, trace.x[j]) + "," + px(ya, trace.y[j]);
+      line.setAttribute("d", d);
+      extended.set(line, [plotlys, d]);
     }
     return true;
   }

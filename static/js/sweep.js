@@ -35,6 +35,7 @@
       smooth: 0, logy: false, hide: false,
       full: true, appends: new Map(),
       unsynced: new Set(), sync: false, syncTimer: null, // traces R.extendLines drew
+      reachSeen: null, userX: false, // the user zoomed or panned x: keep their view
     };
   }
   const metricChart = {};
@@ -92,9 +93,13 @@
     return trace;
   }
 
-  /* Where the x axis should reach while trials are live: a quarter past the last step, so
-     that the next points land inside the view and are drawn without a full redraw. */
-  function xHeadroom(chart) {
+  /* The x range the page keeps (unless the user zoomed): from 0 to the last step and,
+     while trials are live, past it by a quarter of the span or by what the curves grew in
+     the last HEADROOM_S seconds (at most the span again), so that the next points land
+     inside the view and are drawn without Plotly computing anything: a fast trainer would
+     otherwise cost a redraw every few hundred milliseconds. Null without points. */
+  const HEADROOM_S = 5;
+  function xRange(chart) {
     let lo = Infinity, hi = -Infinity, live = false;
     for (const s of chart.series.values()) {
       if (!s.x.length) continue;
@@ -103,12 +108,35 @@
       const trial = state.trials.get(s.trial);
       if (trial && R.ACTIVE.has(trial.status)) live = true;
     }
-    if (!live || hi === -Infinity) return null;
-    return hi + Math.max(20, 0.25 * (hi - Math.min(lo, 0)));
+    if (hi === -Infinity) return null;
+    const x0 = Math.min(lo, 0), span = hi - x0, now = performance.now();
+    if (!live) return [x0, Math.max(hi, x0 + 1)];
+    let ahead = Math.max(20, 0.25 * span);
+    const seen = chart.reachSeen; // [time, last step] when the range was last set
+    if (seen && hi > seen[1] && now > seen[0]) {
+      const rate = (hi - seen[1]) / ((now - seen[0]) / 1000);
+      ahead = Math.max(ahead, Math.min(rate * HEADROOM_S, span));
+    }
+    chart.reachSeen = [now, hi];
+    return [x0, hi + ahead];
+  }
+
+  /* New points past the end of the page's x range: widen it (Plotly redraws axes and lines
+     from what it computed, about 2 ms, against 15–40 for a full redraw). */
+  function stretchX(chart, xs) {
+    const xa = chart.div._fullLayout && chart.div._fullLayout.xaxis;
+    if (chart.userX || !xa || xa.autorange || xa.type !== "linear") return false;
+    const top = Math.max(...xs.map((x) => (x.length ? x[x.length - 1] : -Infinity)));
+    if (!(top > xa.range[1])) return false;
+    const range = xRange(chart);
+    if (!range || range[1] < top) return false;
+    Plotly.relayout(chart.div, {"xaxis.range": range}); // draws at once (a promise for events)
+    return true;
   }
 
   /* Points drawn by R.extendLines reach Plotly's own state (hover) with a Plotly draw of
-     their traces a second later: one per second while points stream in. */
+     their traces a second later: one per second while points stream in, one chart a draw
+     (each takes the page about 15 ms, time in which it reads nothing new). */
   const SYNC_MS = 1000;
   function drawnOutsidePlotly(chart, indices) {
     for (const i of indices) chart.unsynced.add(i);
@@ -116,8 +144,9 @@
     chart.syncTimer = setTimeout(() => { chart.syncTimer = null; chart.sync = true; scheduleDraw(); }, SYNC_MS);
   }
 
-  function drawChart(chart) {
-    if (!chart.layout || (!chart.full && !chart.appends.size && !chart.sync)) return Promise.resolve();
+  function drawChart(chart, canSync) {
+    const sync = chart.sync && canSync;
+    if (!chart.layout || (!chart.full && !chart.appends.size && !sync)) return Promise.resolve();
     const keys = Array.from(chart.series.keys()).sort((a, b) => {
       const sa = chart.series.get(a), sb = chart.series.get(b);
       const ma = chart.metrics.indexOf(sa.metric), mb = chart.metrics.indexOf(sb.metric);
@@ -138,11 +167,17 @@
         xs.push(pts.x);
         ys.push(pts.y);
       }
-      if (!chart.sync && idx.length && R.extendLines(chart.div, idx, xs, ys)) {
+      if (!sync && idx.length && R.extendLines(chart.div, idx, xs, ys)) {
         drawnOutsidePlotly(chart, idx);
         return Promise.resolve();
       }
+      // Past the x range: widen it, then extend every line drawn outside Plotly again.
+      const stretched = idx.length && stretchX(chart, xs);
       for (const i of chart.unsynced) if (!idx.includes(i)) { idx.push(i); xs.push([]); ys.push([]); }
+      if (stretched && !sync && R.extendLines(chart.div, idx, xs, ys)) {
+        drawnOutsidePlotly(chart, idx);
+        return Promise.resolve();
+      }
       const drawn = idx.length ? R.appendInPlace(chart.div, idx, xs, ys) : null;
       if (drawn) {
         chart.sync = false;
@@ -158,8 +193,8 @@
       xaxis: Object.assign({}, chart.layout.xaxis, axis),
       yaxis: Object.assign({}, chart.layout.yaxis, axis, {type: chart.logy ? "log" : "linear"}),
     });
-    const reach = xHeadroom(chart);
-    if (reach !== null) layout.xaxis.autorangeoptions = {include: [reach]};
+    const range = chart.userX ? null : xRange(chart);
+    if (range) Object.assign(layout.xaxis, {range, autorange: false});
     const traces = keys.map((k) => traceFor(chart, chart.series.get(k)));
     return Plotly.react(chart.div, traces, layout, {responsive: true, displaylogo: false});
   }
@@ -190,7 +225,8 @@
     pendingT = null;
     updateSteps(stepsDirty);
     stepsDirty = new Set();
-    drawing = Promise.all(Object.values(charts).map(drawChart)).then(() => {
+    const syncing = Object.values(charts).find((c) => c.sync);
+    drawing = Promise.all(Object.values(charts).map((c) => drawChart(c, c === syncing))).then(() => {
       if (t) {
         // Report -> drawn latency of the newest and the oldest point drawn (log time
         // against the clock once Plotly has drawn them).
@@ -200,6 +236,7 @@
       }
     }, (err) => console.error("drawing the curves failed", err)).then(() => {
       drawing = null;
+      if (Object.values(charts).some((c) => c.sync)) drawPending = true; // the next chart's turn
       if (drawPending) setTimeout(flushDraw, 0);
     });
   }
@@ -248,6 +285,11 @@
       chart.div.on("plotly_click", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta) select(p.data.meta.trial); });
       chart.div.on("plotly_hover", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta && state.hovered !== p.data.meta.trial) { state.hovered = p.data.meta.trial; restyleHighlight(); } });
       chart.div.on("plotly_unhover", () => { if (state.hovered !== null) { state.hovered = null; restyleHighlight(); } });
+      // A zoom or pan reports "xaxis.range[0]"; the page's own ranges come as "xaxis.range".
+      chart.div.on("plotly_relayout", (ev) => {
+        if (ev["xaxis.autorange"]) { chart.userX = false; chart.full = true; scheduleDraw(); }
+        else if ("xaxis.range[0]" in ev) chart.userX = true;
+      });
     }
   }
 

@@ -255,28 +255,70 @@ class TestLivePage(BrowserCase):
         assert synced["end"] == pytest.approx(drawn["end"], abs=0.01)
         assert synced["x"] == list(range(240)) and synced["full"] == 0
 
-    def test_a_point_outside_the_view_redraws_the_chart(self) -> None:
+    def count_full_draws(self) -> None:
+        self.page.evaluate(
+            "() => { window.fullDraws = 0; const react = Plotly.react;"
+            " Plotly.react = (...args) => { window.fullDraws += 1; return react(...args); }; }"
+        )
+
+    def loss_view(self, key: str) -> dict[str, Any]:
+        return self.page.evaluate(
+            "(key) => { const gd = document.getElementById('chart-loss');"
+            " const i = gd.data.findIndex((t) => t.uid === key);"
+            " const g = Array.from(gd.querySelectorAll('.scatterlayer .trace'))"
+            "   .find((n) => n.__data__[0].trace.index === i);"
+            " const lines = g.querySelectorAll('path.js-line');"
+            " const d = lines[lines.length - 1].getAttribute('d');"
+            " const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, n = gd.data[i].x.length;"
+            " return {x: xa.range, y: ya.range, full: window.fullDraws, n,"
+            " end: d.slice(d.lastIndexOf('L') + 1).split(',').map(Number),"
+            " last: [xa.c2p(gd.data[i].x[n - 1]), ya.c2p(gd.data[i].y[n - 1])]}; }",
+            key,
+        )
+
+    def test_a_point_past_the_x_range_widens_it_and_one_off_the_y_range_redraws(self) -> None:
         sweep = make_sweep(self.user)
         trial = make_trial(sweep, 1, status="running", worker="w1")
         add_points(trial, "train_loss", range(100), [0.5] * 100)
         self.open_sweep(sweep.pk)
         key = f"{trial.pk}:train_loss"
-        reach = self.page.evaluate(
-            "document.getElementById('chart-loss')._fullLayout.xaxis.range[1]"
-        )
+        reach = self.loss_view(key)["x"][1]
         assert reach >= 99 + 20, "a live trial's x axis reaches past its last step"
-        self.page.evaluate(
-            "() => { window.fullDraws = 0;"
-            " document.getElementById('chart-loss').on('plotly_afterplot', () => { window.fullDraws += 1; }); }"
-        )
+        self.count_full_draws()
         beyond = int(reach) + 5
         self.inject(trial.pk, [[[100, 101]], [[beyond]]])
         self.wait(lambda: self.trace_lengths()[key] == 103, 5, "the new points")
-        state = self.page.evaluate(
-            "() => { const gd = document.getElementById('chart-loss');"
-            " return {range: gd._fullLayout.xaxis.range, full: window.fullDraws}; }"
+        view = self.loss_view(key)
+        assert view["x"][1] > beyond and view["full"] == 0, view
+        assert view["end"] == pytest.approx(view["last"], abs=0.01), "the line reaches the point"
+        # A value off the y range has Plotly compute the figure again.
+        self.page.evaluate(
+            "([trial, step]) => { const ws = RungsPage.socket.state.ws, now = Date.now() / 1000;"
+            " ws.onmessage({data: JSON.stringify({type: 'inc', cursor: RungsPage.socket.state.cursor + 1,"
+            " tmax: now, tmin: now, points: [{t: trial, n: 'train_loss', s: [step], v: [50]}]})}); }",
+            [trial.pk, beyond + 1],
         )
-        assert state["full"] >= 1 and state["range"][1] > beyond, state
+        self.wait(lambda: self.trace_lengths()[key] == 104, 5, "the high point")
+        view = self.wait(lambda: (v := self.loss_view(key))["full"] >= 1 and v, 5, "a redraw")
+        assert view["y"][1] > 50, view
+
+    def test_a_zoomed_x_axis_keeps_its_view_until_reset(self) -> None:
+        sweep = make_sweep(self.user)
+        trial = make_trial(sweep, 1, status="running", worker="w1")
+        add_points(trial, "train_loss", range(100), [0.5] * 100)
+        self.open_sweep(sweep.pk)
+        key = f"{trial.pk}:train_loss"
+        # What a drag-zoom does: a relayout with the axis' range ends as separate keys.
+        self.page.evaluate(
+            "Plotly.relayout('chart-loss', {'xaxis.range[0]': 10, 'xaxis.range[1]': 50})"
+        )
+        steps = iter(range(100, 400))
+        self.inject(trial.pk, [[[next(steps) for _ in range(50)]] for _ in range(6)])
+        self.wait(lambda: self.trace_lengths()[key] == 400, 5, "the new points")
+        assert self.loss_view(key)["x"] == [10, 50], "the zoom stays"
+        # A double click resets it: the page's range takes the points in again.
+        self.page.evaluate("Plotly.relayout('chart-loss', {'xaxis.autorange': true})")
+        self.wait(lambda: self.loss_view(key)["x"][1] > 399 + 20, 5, "the page's range")
 
     def test_kill_button_on_a_trial_row(self) -> None:
         sweep = make_sweep(self.user)
