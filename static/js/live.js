@@ -175,12 +175,12 @@
      the pixels Plotly's axes give them, without Plotly computing anything (about 0.1 ms
      a chart, where Plotly.animate takes 10). The line is redrawn from the last point
      Plotly computed, so points extended before a Plotly redraw that did not compute them
-     (a new axis range) are drawn again. Only for plain lines (no markers, fill or gap)
+     (a new axis range, a resize) are drawn again. Only for plain lines (no markers, fill or gap)
      whose new points, and the last point Plotly computed, lie inside the view; otherwise
      returns false and changes nothing. The points join the figure's data, but Plotly's own
      state (what hover finds) only takes them at its next computing draw: a caller follows
      up with one (appendInPlace, indices and no new points) soon after. */
-  const extended = new WeakMap(); // a line's path -> [the d Plotly drew, the d set here]
+  const extended = new WeakMap(); // a line's path -> the d last set here
   function extendLines(gd, indices, xs, ys) {
     const layout = gd._fullLayout;
     if (!layout || !gd._fullData || !gd.data || !gd.calcdata) return false;
@@ -215,13 +215,14 @@
     const px = (ax, v) => Math.round(ax.c2p(ax.d2c(v)) * 100) / 100;
     for (const [trace, from, line, x, y] of edits) {
       for (let j = 0; j < x.length; j++) { trace.x.push(x[j]); trace.y.push(y[j]); }
+      // Our own line last: add the new points; else Plotly's: add all it has not computed.
       let d = line.getAttribute("d");
-      const mine = extended.get(line);
-      if (mine && mine[1] === d) d = mine[0];
-      const plotlys = d;
-      for (let j = from; j < trace.x.length; j++) d += "L" + px(xa, trace.x[j]) + "," + px(ya, trace.y[j]);
+      const mine = extended.get(line) === d;
+      for (let j = mine ? trace.x.length - x.length : from; j < trace.x.length; j++) {
+        d += "L" + px(xa, trace.x[j]) + "," + px(ya, trace.y[j]);
+      }
       line.setAttribute("d", d);
-      extended.set(line, [plotlys, d]);
+      extended.set(line, d);
     }
     return true;
   }

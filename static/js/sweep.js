@@ -34,7 +34,7 @@
       order: [], // keys in trace order as drawn
       smooth: 0, logy: false, hide: false,
       full: true, appends: new Map(),
-      unsynced: new Set(), sync: false, syncTimer: null, // traces R.extendLines drew
+      unsynced: new Set(), sync: false, syncTimer: null, pointer: false, // see syncNow
       reachSeen: null, userX: false, // the user zoomed or panned x: keep their view
     };
   }
@@ -111,13 +111,14 @@
     if (hi === -Infinity) return null;
     const x0 = Math.min(lo, 0), span = hi - x0, now = performance.now();
     if (!live) return [x0, Math.max(hi, x0 + 1)];
+    const seen = chart.reachSeen; // [time, last step, end] when the range last grew
+    if (seen && seen[2] > hi) return [x0, seen[2]]; // steady until the points reach its end
     let ahead = Math.max(20, 0.25 * span);
-    const seen = chart.reachSeen; // [time, last step] when the range was last set
     if (seen && hi > seen[1] && now > seen[0]) {
       const rate = (hi - seen[1]) / ((now - seen[0]) / 1000);
       ahead = Math.max(ahead, Math.min(rate * HEADROOM_S, span));
     }
-    chart.reachSeen = [now, hi];
+    chart.reachSeen = [now, hi, hi + ahead];
     return [x0, hi + ahead];
   }
 
@@ -134,14 +135,23 @@
     return true;
   }
 
-  /* Points drawn by R.extendLines reach Plotly's own state (hover) with a Plotly draw of
-     their traces a second later: one per second while points stream in, one chart a draw
-     (each takes the page about 15 ms, time in which it reads nothing new). */
-  const SYNC_MS = 1000;
+  /* Points drawn by R.extendLines reach Plotly's own state (what hover finds) with a
+     Plotly draw of their traces: at once when the pointer enters the chart or Plotly redrew
+     it (zoom, resize), each second while the pointer is on it, else every ten seconds; one
+     chart a draw (each takes the page about 15 ms, in which it reads nothing new). */
+  const SYNC_MS = 1000, IDLE_SYNC_MS = 10000;
   function drawnOutsidePlotly(chart, indices) {
     for (const i of indices) chart.unsynced.add(i);
     if (chart.syncTimer) return;
-    chart.syncTimer = setTimeout(() => { chart.syncTimer = null; chart.sync = true; scheduleDraw(); }, SYNC_MS);
+    chart.syncTimer = setTimeout(() => syncNow(chart), chart.pointer ? SYNC_MS : IDLE_SYNC_MS);
+  }
+
+  function syncNow(chart) {
+    clearTimeout(chart.syncTimer);
+    chart.syncTimer = null;
+    if (!chart.unsynced.size) return;
+    chart.sync = true;
+    scheduleDraw();
   }
 
   function drawChart(chart, canSync) {
@@ -285,11 +295,16 @@
       chart.div.on("plotly_click", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta) select(p.data.meta.trial); });
       chart.div.on("plotly_hover", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta && state.hovered !== p.data.meta.trial) { state.hovered = p.data.meta.trial; restyleHighlight(); } });
       chart.div.on("plotly_unhover", () => { if (state.hovered !== null) { state.hovered = null; restyleHighlight(); } });
-      // A zoom or pan reports "xaxis.range[0]"; the page's own ranges come as "xaxis.range".
+      // A zoom or pan reports "xaxis.range[0]"; the page's own ranges come as "xaxis.range"
+      // (stretchX, after which the lines are extended again).
       chart.div.on("plotly_relayout", (ev) => {
+        if ("xaxis.range" in ev) return;
         if (ev["xaxis.autorange"]) { chart.userX = false; chart.full = true; scheduleDraw(); }
         else if ("xaxis.range[0]" in ev) chart.userX = true;
+        syncNow(chart);
       });
+      chart.div.addEventListener("mouseenter", () => { chart.pointer = true; syncNow(chart); });
+      chart.div.addEventListener("mouseleave", () => { chart.pointer = false; });
     }
   }
 
