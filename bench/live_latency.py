@@ -5,8 +5,8 @@ sweep page in chromium (Playwright, Debian's ``/usr/bin/chromium``) and, for the
 rows, 20 more WebSocket clients (``websockets``) on the same sweep. A trainer-like loop then
 reports a step every ``--step-ms`` through the real :class:`trainers.reporting.Reporter`
 (the flush interval the runner uses, ``write_points``, ``nudge_sweep``), each point stamped
-with the wall clock when it is logged. The page records, once Plotly has drawn an
-increment, the clock minus the log time of its newest and of its oldest point (the oldest
+with the wall clock when it is logged. The page records, once it has drawn an
+increment (its points added to the charts' SVG lines, or Plotly's draw done), the clock minus the log time of its newest and of its oldest point (the oldest
 waited longest: it includes the reporter's buffering), and the same when its socket
 received it (the draw is the difference); the WebSocket clients record it at receipt.
 Each set-up runs ``--repeat`` times, the set-ups taking turns so that the other work on the
@@ -329,7 +329,9 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             f"step (train_loss, grad_norm, lr, samples_per_s) every {args.step_ms:g} ms for "
             f"{args.seconds:g} s through the real `Reporter` (write_points + nudge_sweep, the "
             "runner's flush interval); daphne serves the sweep page to chromium, which records "
-            "for every increment, once Plotly has drawn it, the clock minus the log time of its "
+            "for every increment, once it has drawn it (the points added to the charts' SVG "
+            "lines, or Plotly's draw done; the screen shows it at the next frame), the clock "
+            "minus the log time of its "
             "oldest point (all of the path: the reporter's buffer, the write, the nudge or poll, "
             "the tailer's read, the socket, the draw) and of its newest, and the same when its "
             'socket received the increment ("browser, received": drawn minus received is the '
@@ -362,7 +364,12 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             "",
             "Goals: p95 <= 50 ms with Redis, <= 300 ms embedded. Embedded, the tailer polls the "
             "database every 100 ms (the in-memory layer cannot carry a worker's nudge across "
-            "processes); with Redis the worker's nudge wakes it, with a 1 s fallback poll.",
+            "processes); with Redis the worker's nudge wakes it, with a 1 s fallback poll. "
+            "The page extends the drawn lines itself while the new points lie inside the view "
+            "and widens the x range ahead of them (a full Plotly redraw blocked the page for "
+            "15-40 ms, and each one put increments behind it); Plotly computes the new points "
+            "(for hover) every 10 s, or each second while the pointer is on a chart, which is "
+            "not the case here.",
         ]
     )
 

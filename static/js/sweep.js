@@ -239,7 +239,7 @@
     drawing = Promise.all(Object.values(charts).map((c) => drawChart(c, c === syncing))).then(() => {
       if (t) {
         // Report -> drawn latency of the newest and the oldest point drawn (log time
-        // against the clock once Plotly has drawn them).
+        // against the clock once the lines hold them).
         const now = Date.now() / 1000;
         R.latency.push([now - t[0], now - t[1]]);
         if (R.latency.length > 10000) R.latency.shift();
