@@ -172,14 +172,14 @@
   }
 
   /* The quickest way to show new points: extend each trace's drawn line (its SVG path) to
-     the pixels Plotly's axes give them, without Plotly computing anything (about 0.1 ms
-     a chart, where Plotly.animate takes 10). The line is redrawn from the last point
-     Plotly computed, so points extended before a Plotly redraw that did not compute them
-     (a new axis range, a resize) are drawn again. Only for plain lines (no markers, fill or gap)
-     whose new points, and the last point Plotly computed, lie inside the view; otherwise
-     returns false and changes nothing. The points join the figure's data, but Plotly's own
-     state (what hover finds) only takes them at its next computing draw: a caller follows
-     up with one (appendInPlace, indices and no new points) soon after. */
+     the pixels Plotly's axes give them, without Plotly computing anything (about 0.1 ms a
+     chart, where Plotly.animate takes 10). After a Plotly redraw that did not compute them
+     (a new axis range, a resize), the line is extended from the last point Plotly
+     computed, so earlier extensions are drawn again. Only for plain lines (no markers, fill
+     or gap) whose new points, and the last point Plotly computed, lie inside the view;
+     otherwise returns false and changes nothing. The points join the figure's data, but
+     Plotly's own state (what hover finds) only takes them at its next computing draw: a
+     caller follows up with one (appendInPlace, indices and no new points) later. */
   const extended = new WeakMap(); // a line's path -> the d last set here
   function extendLines(gd, indices, xs, ys) {
     const layout = gd._fullLayout;

@@ -190,17 +190,17 @@ class TestLivePage(BrowserCase):
         )
         assert self.page.locator(f'#trials tr[data-trial="{second.pk}"]').count() == 1
 
-    def inject(self, trial_id: int, waves: list[list[list[int]]]) -> None:
+    def inject(self, trial_id: int, waves: list[list[list[int]]], value: float = 0.6) -> None:
         """Hand the page increments as its socket would (one list of steps each; a wave's
         increments in one task, the next wave in a later task while the first is drawn)."""
         self.page.evaluate(
-            """([trial, waves]) => new Promise((done) => {
+            """([trial, waves, value]) => new Promise((done) => {
               const ws = RungsPage.socket.state.ws;
               let cursor = RungsPage.socket.state.cursor;
               const send = (steps) => {
                 const now = Date.now() / 1000;
                 ws.onmessage({data: JSON.stringify({type: "inc", cursor: ++cursor, tmax: now, tmin: now,
-                  points: [{t: trial, n: "train_loss", s: steps, v: steps.map(() => 0.6)}]})});
+                  points: [{t: trial, n: "train_loss", s: steps, v: steps.map(() => value)}]})});
               };
               const next = (i) => {
                 if (i === waves.length) { setTimeout(done, 0); return; }
@@ -209,7 +209,34 @@ class TestLivePage(BrowserCase):
               };
               next(0);
             })""",
-            [trial_id, waves],
+            [trial_id, waves, value],
+        )
+
+    def count_full_draws(self) -> None:
+        """Count the loss chart's full redraws (other panels redraw when analytics come)."""
+        self.page.evaluate(
+            "() => { window.fullDraws = 0; const react = Plotly.react;"
+            " const loss = document.getElementById('chart-loss');"
+            " Plotly.react = (gd, ...rest) => { if (gd === loss) window.fullDraws += 1;"
+            " return react(gd, ...rest); }; }"
+        )
+
+    def loss_view(self, key: str) -> dict[str, Any]:
+        """The loss chart's axis ranges, and of trace ``key``: its steps, the points Plotly
+        computed, where its drawn line ends and where its last point should be (pixels)."""
+        return self.page.evaluate(
+            "(key) => { const gd = document.getElementById('chart-loss');"
+            " const i = gd.data.findIndex((t) => t.uid === key);"
+            " const g = Array.from(gd.querySelectorAll('.scatterlayer .trace'))"
+            "   .find((n) => n.__data__[0].trace.index === i);"
+            " const lines = g.querySelectorAll('path.js-line');"
+            " const d = lines[lines.length - 1].getAttribute('d');"
+            " const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, n = gd.data[i].x.length;"
+            " return {x: xa.range, y: ya.range, steps: gd.data[i].x, computed: gd.calcdata[i].length,"
+            " full: window.fullDraws, draws: Rungs.latency.length,"
+            " end: d.slice(d.lastIndexOf('L') + 1).split(',').map(Number),"
+            " last: [xa.c2p(gd.data[i].x[n - 1]), ya.c2p(gd.data[i].y[n - 1])]}; }",
+            key,
         )
 
     def test_increments_are_gathered_and_drawn_in_place_once_each(self) -> None:
@@ -219,64 +246,26 @@ class TestLivePage(BrowserCase):
         self.open_sweep(sweep.pk)
         key = f"{trial.pk}:train_loss"
         assert self.trace_lengths()[key] == 200
-        self.page.evaluate(
-            "() => { window.fullDraws = 0; Rungs.latency.length = 0;"
-            " document.getElementById('chart-loss').on('plotly_afterplot', () => { window.fullDraws += 1; }); }"
-        )
+        self.count_full_draws()
+        self.page.evaluate("Rungs.latency.length = 0")
         # Two waves of 10 increments of 2 points (steps 200..239), inside the view: the x
         # axis of a live trial reaches a quarter past its last step.
         steps = iter(range(200, 240))
         waves = [[[next(steps), next(steps)] for _ in range(10)] for _ in range(2)]
         self.inject(trial.pk, waves)
         self.wait(lambda: self.trace_lengths()[key] == 240, 5, "the 40 new points")
-        line_end = (
-            "(key) => { const gd = document.getElementById('chart-loss');"
-            " const i = gd.data.findIndex((t) => t.uid === key);"
-            " const g = Array.from(gd.querySelectorAll('.scatterlayer .trace'))"
-            "   .find((n) => n.__data__[0].trace.index === i);"
-            " const lines = g.querySelectorAll('path.js-line');"
-            " const d = lines[lines.length - 1].getAttribute('d');"
-            " const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis;"
-            " return {x: gd.data[i].x, computed: gd.calcdata[i].length,"
-            " end: d.slice(d.lastIndexOf('L') + 1).split(',').map(Number),"
-            " expected: [xa.c2p(239), ya.c2p(0.6)],"
-            " draws: Rungs.latency.length, full: window.fullDraws}; }"
-        )
-        drawn = self.page.evaluate(line_end, key)
-        assert drawn["x"] == list(range(240)), "no point drawn twice, none left out"
-        assert drawn["end"] == pytest.approx(drawn["expected"], abs=0.01), "the line reaches them"
+        drawn = self.loss_view(key)
+        assert drawn["steps"] == list(range(240)), "no point drawn twice, none left out"
+        assert drawn["end"] == pytest.approx(drawn["last"], abs=0.01), "the line reaches them"
         assert drawn["computed"] == 200, "drawn by extending the line, before Plotly computes"
         assert drawn["full"] == 0, "appends inside the view need no full redraw"
         assert 1 <= drawn["draws"] <= 2, "20 increments gathered into one draw per wave at most"
         # Once the pointer is on the chart (its corner, away from the curve), Plotly takes
         # them too (hover finds them), drawing the same line.
         self.page.hover("#chart-loss", position={"x": 3, "y": 3})
-        synced = self.wait(
-            lambda: (d := self.page.evaluate(line_end, key))["computed"] == 240 and d, 5, "Plotly"
-        )
-        assert synced["end"] == pytest.approx(synced["expected"], abs=0.01)
-        assert synced["x"] == list(range(240)) and synced["full"] == 0
-
-    def count_full_draws(self) -> None:
-        self.page.evaluate(
-            "() => { window.fullDraws = 0; const react = Plotly.react;"
-            " Plotly.react = (...args) => { window.fullDraws += 1; return react(...args); }; }"
-        )
-
-    def loss_view(self, key: str) -> dict[str, Any]:
-        return self.page.evaluate(
-            "(key) => { const gd = document.getElementById('chart-loss');"
-            " const i = gd.data.findIndex((t) => t.uid === key);"
-            " const g = Array.from(gd.querySelectorAll('.scatterlayer .trace'))"
-            "   .find((n) => n.__data__[0].trace.index === i);"
-            " const lines = g.querySelectorAll('path.js-line');"
-            " const d = lines[lines.length - 1].getAttribute('d');"
-            " const xa = gd._fullLayout.xaxis, ya = gd._fullLayout.yaxis, n = gd.data[i].x.length;"
-            " return {x: xa.range, y: ya.range, full: window.fullDraws, n,"
-            " end: d.slice(d.lastIndexOf('L') + 1).split(',').map(Number),"
-            " last: [xa.c2p(gd.data[i].x[n - 1]), ya.c2p(gd.data[i].y[n - 1])]}; }",
-            key,
-        )
+        synced = self.wait(lambda: (d := self.loss_view(key))["computed"] == 240 and d, 5, "Plotly")
+        assert synced["end"] == pytest.approx(synced["last"], abs=0.01)
+        assert synced["steps"] == list(range(240)) and synced["full"] == 0
 
     def test_a_point_past_the_x_range_widens_it_and_one_off_the_y_range_redraws(self) -> None:
         sweep = make_sweep(self.user)
@@ -294,12 +283,7 @@ class TestLivePage(BrowserCase):
         assert view["x"][1] > beyond and view["full"] == 0, view
         assert view["end"] == pytest.approx(view["last"], abs=0.01), "the line reaches the point"
         # A value off the y range has Plotly compute the figure again.
-        self.page.evaluate(
-            "([trial, step]) => { const ws = RungsPage.socket.state.ws, now = Date.now() / 1000;"
-            " ws.onmessage({data: JSON.stringify({type: 'inc', cursor: RungsPage.socket.state.cursor + 1,"
-            " tmax: now, tmin: now, points: [{t: trial, n: 'train_loss', s: [step], v: [50]}]})}); }",
-            [trial.pk, beyond + 1],
-        )
+        self.inject(trial.pk, [[[beyond + 1]]], value=50)
         self.wait(lambda: self.trace_lengths()[key] == 104, 5, "the high point")
         view = self.wait(lambda: (v := self.loss_view(key))["full"] >= 1 and v, 5, "a redraw")
         assert view["y"][1] > 50, view
@@ -513,7 +497,8 @@ def _isolate_broker(private: Path) -> tuple[dict[str, str], Callable[[], None]]:
         layers = {"default": {**settings.CHANNEL_LAYERS["default"]}}
         config = layers["default"]["CONFIG"]
         layers["default"]["CONFIG"] = {
-            **config, "hosts": [{**config["hosts"][0], "address": private_url}]
+            **config,
+            "hosts": [{**config["hosts"][0], "address": private_url}],
         }
         settings.CHANNEL_LAYERS = layers
         env = {"REDIS_URL": private_url}
