@@ -212,6 +212,15 @@ class TestLivePage(BrowserCase):
             [trial_id, waves, value],
         )
 
+    def open_running_trial(self, losses: list[float]) -> tuple[Any, str]:
+        """A running trial with ``losses`` at steps 0, 1, ...; its sweep's page open.
+        Returns the trial and its loss curve's key."""
+        sweep = make_sweep(self.user)
+        trial = make_trial(sweep, 1, status="running", worker="w1")
+        add_points(trial, "train_loss", range(len(losses)), losses)
+        self.open_sweep(sweep.pk)
+        return trial, f"{trial.pk}:train_loss"
+
     def count_full_draws(self) -> None:
         """Count the loss chart's full redraws (other panels redraw when analytics come)."""
         self.page.evaluate(
@@ -240,11 +249,7 @@ class TestLivePage(BrowserCase):
         )
 
     def test_increments_are_gathered_and_drawn_in_place_once_each(self) -> None:
-        sweep = make_sweep(self.user)
-        trial = make_trial(sweep, 1, status="running", worker="w1")
-        add_points(trial, "train_loss", range(200), [1.0 - i / 400 for i in range(200)])
-        self.open_sweep(sweep.pk)
-        key = f"{trial.pk}:train_loss"
+        trial, key = self.open_running_trial([1.0 - i / 400 for i in range(200)])
         assert self.trace_lengths()[key] == 200
         self.count_full_draws()
         self.page.evaluate("Rungs.latency.length = 0")
@@ -268,11 +273,7 @@ class TestLivePage(BrowserCase):
         assert synced["steps"] == list(range(240)) and synced["full"] == 0
 
     def test_a_point_past_the_x_range_widens_it_and_one_off_the_y_range_redraws(self) -> None:
-        sweep = make_sweep(self.user)
-        trial = make_trial(sweep, 1, status="running", worker="w1")
-        add_points(trial, "train_loss", range(100), [0.5] * 100)
-        self.open_sweep(sweep.pk)
-        key = f"{trial.pk}:train_loss"
+        trial, key = self.open_running_trial([0.5] * 100)
         reach = self.loss_view(key)["x"][1]
         assert reach >= 99 + 20, "a live trial's x axis reaches past its last step"
         self.count_full_draws()
@@ -289,11 +290,7 @@ class TestLivePage(BrowserCase):
         assert view["y"][1] > 50, view
 
     def test_a_zoomed_x_axis_keeps_its_view_until_reset(self) -> None:
-        sweep = make_sweep(self.user)
-        trial = make_trial(sweep, 1, status="running", worker="w1")
-        add_points(trial, "train_loss", range(100), [0.5] * 100)
-        self.open_sweep(sweep.pk)
-        key = f"{trial.pk}:train_loss"
+        trial, key = self.open_running_trial([0.5] * 100)
         # What a drag-zoom does: a relayout with the axis' range ends as separate keys.
         self.page.evaluate(
             "Plotly.relayout('chart-loss', {'xaxis.range[0]': 10, 'xaxis.range[1]': 50})"
