@@ -5,10 +5,11 @@ sweep page in chromium (Playwright, Debian's ``/usr/bin/chromium``) and, for the
 rows, 20 more WebSocket clients (``websockets``) on the same sweep. A trainer-like loop then
 reports a step every ``--step-ms`` through the real :class:`trainers.reporting.Reporter`
 (the flush interval the runner uses, ``write_points``, ``nudge_sweep``), each point stamped
-with the wall clock when it is logged. The page records, once it has drawn an
-increment (its points added to the charts' SVG lines, or Plotly's draw done), the clock minus the log time of its newest and of its oldest point (the oldest
-waited longest: it includes the reporter's buffering), and the same when its socket
-received it (the draw is the difference); the WebSocket clients record it at receipt.
+with the wall clock when it is logged. The page records, once it has drawn an increment
+(its points added to the charts' SVG lines, or Plotly's draw done), the clock minus the
+log time of its newest and of its oldest point (the oldest waited longest: it includes
+the reporter's buffering), and the same when its socket received it (the draw is the
+difference); the WebSocket clients record it at receipt.
 Each set-up runs ``--repeat`` times, the set-ups taking turns so that the other work on the
 machine weighs on all alike; the table gives the median over the runs of each run's
 percentiles. Writes the "live_latency" section of BENCHMARKS.md.
@@ -331,8 +332,8 @@ def report(results: list[dict[str, Any]], args: argparse.Namespace) -> str:
             "runner's flush interval); daphne serves the sweep page to chromium, which records "
             "for every increment, once it has drawn it (the points added to the charts' SVG "
             "lines, or Plotly's draw done; the screen shows it at the next frame), the clock "
-            "minus the log time of its "
-            "oldest point (all of the path: the reporter's buffer, the write, the nudge or poll, "
+            "minus the log time of its oldest point (all of the path: the reporter's buffer, "
+            "the write, the nudge or poll, "
             "the tailer's read, the socket, the draw) and of its newest, and the same when its "
             'socket received the increment ("browser, received": drawn minus received is the '
             'page\'s part). "20 pages": 20 more WebSocket clients watch the same sweep (one '

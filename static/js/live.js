@@ -124,19 +124,20 @@
     };
   }
 
+  /* A test of whether a value lies inside an axis' current view. */
+  function inView(ax) {
+    const a = ax.r2l(ax.range[0]), b = ax.r2l(ax.range[1]);
+    const lo = Math.min(a, b), hi = Math.max(a, b);
+    return (v) => { const l = ax.d2l(v); return l >= lo && l <= hi; };
+  }
+
   /* Whether every value lies inside an axis' current view (an axis the user zoomed keeps
      its view whatever arrives, so anything fits it). Null values draw nothing. */
   function fitsAxis(ax, arrays) {
     if (!ax || !ax.range) return false;
     if (!ax.autorange) return true;
-    const a = ax.r2l(ax.range[0]), b = ax.r2l(ax.range[1]);
-    const lo = Math.min(a, b), hi = Math.max(a, b);
-    for (const values of arrays) for (const v of values) {
-      if (v === null || v === undefined) continue;
-      const l = ax.d2l(v);
-      if (!(l >= lo && l <= hi)) return false;
-    }
-    return true;
+    const inside = inView(ax);
+    return arrays.every((values) => values.every((v) => v === null || v === undefined || inside(v)));
   }
 
   /* Appends points to traces of a drawn figure without redrawing it. Plotly.extendTraces
@@ -186,11 +187,9 @@
     if (!layout || !gd._fullData || !gd.data || !gd.calcdata) return false;
     const xa = layout.xaxis, ya = layout.yaxis;
     if (!xa || !ya || !xa.range || !ya.range) return false;
-    const inside = (ax, v) => {
-      if (typeof v !== "number" || !isFinite(v)) return false;
-      const l = ax.d2l(v), a = ax.r2l(ax.range[0]), b = ax.r2l(ax.range[1]);
-      return l >= Math.min(a, b) && l <= Math.max(a, b);
-    };
+    const inX = inView(xa), inY = inView(ya);
+    const finite = (v) => typeof v === "number" && isFinite(v);
+    const inside = (x, y) => finite(x) && finite(y) && inX(x) && inY(y);
     const groups = new Map();
     for (const g of gd.querySelectorAll(".scatterlayer .trace")) {
       const bound = g.__data__;
@@ -204,10 +203,8 @@
       if (!Array.isArray(trace.x) || !Array.isArray(trace.y) || !gd.calcdata[i]) return false;
       const from = gd.calcdata[i].length; // the points Plotly computed and drew
       if (!from || from > trace.x.length) return false;
-      for (let j = from - 1; j < trace.x.length; j++) {
-        if (!inside(xa, trace.x[j]) || !inside(ya, trace.y[j])) return false;
-      }
-      if (!xs[k].every((v) => inside(xa, v)) || !ys[k].every((v) => inside(ya, v))) return false;
+      for (let j = from - 1; j < trace.x.length; j++) if (!inside(trace.x[j], trace.y[j])) return false;
+      if (!xs[k].every((x, j) => inside(x, ys[k][j]))) return false;
       const lines = g.querySelectorAll("path.js-line");
       if (!lines.length) return false;
       edits.push([trace, from, lines[lines.length - 1], xs[k], ys[k]]);

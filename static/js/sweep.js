@@ -177,17 +177,17 @@
         xs.push(pts.x);
         ys.push(pts.y);
       }
+      const withUnsynced = () => {
+        for (const i of chart.unsynced) if (!idx.includes(i)) { idx.push(i); xs.push([]); ys.push([]); }
+      };
+      // Past the x range: widen it first; Plotly then redrew the lines from what it had
+      // computed, so those drawn outside it are extended again too.
+      if (idx.length && stretchX(chart, xs)) withUnsynced();
       if (!sync && idx.length && R.extendLines(chart.div, idx, xs, ys)) {
         drawnOutsidePlotly(chart, idx);
         return Promise.resolve();
       }
-      // Past the x range: widen it, then extend every line drawn outside Plotly again.
-      const stretched = idx.length && stretchX(chart, xs);
-      for (const i of chart.unsynced) if (!idx.includes(i)) { idx.push(i); xs.push([]); ys.push([]); }
-      if (stretched && !sync && R.extendLines(chart.div, idx, xs, ys)) {
-        drawnOutsidePlotly(chart, idx);
-        return Promise.resolve();
-      }
+      withUnsynced();
       const drawn = idx.length ? R.appendInPlace(chart.div, idx, xs, ys) : null;
       if (drawn) {
         chart.sync = false;
