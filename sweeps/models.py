@@ -177,7 +177,12 @@ class Trial(StatusModel):
     step = models.PositiveBigIntegerField(default=0, help_text="Optimizer steps done so far.")
     resource_done = models.FloatField(default=0, help_text="Resource (epochs/steps) done so far.")
     best_value = models.FloatField(null=True, blank=True)
-    attempt = models.PositiveIntegerField(default=0)
+    attempt = models.PositiveIntegerField(
+        default=0, help_text="Segments dispatched so far; a delivery for an older one is stale."
+    )
+    retries = models.PositiveIntegerField(
+        default=0, help_text="Times the current segment was re-queued (lost worker, crash)."
+    )
     worker = models.CharField(max_length=200, blank=True, help_text="Empty while queued.")
     heartbeat_at = models.DateTimeField(null=True, blank=True)
     checkpoint = models.CharField(max_length=500, blank=True)

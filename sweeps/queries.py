@@ -54,7 +54,7 @@ SERIES_MIN_POINTS = 16
 TRIAL_FIELDS = (
     "id", "number", "status", "params", "manual", "bracket", "rung", "budget", "manual_rungs",
     "step", "resource_done", "best_value", "worker", "error", "created_at", "started_at",
-    "finished_at",
+    "finished_at", "checkpoint",
 )  # fmt: skip
 
 
@@ -84,6 +84,8 @@ def trial_row(values: Mapping[str, Any]) -> dict[str, Any]:
     row["best_value"] = _finite(row.get("best_value"))
     row["manual_rungs"] = list(row.get("manual_rungs") or [])
     row["error"] = (row.get("error") or "")[-500:]
+    # Where the files are is the workers' business; the page needs whether they exist.
+    row["has_checkpoint"] = bool(row.pop("checkpoint", ""))
     return row
 
 
@@ -92,7 +94,7 @@ def trial_rows(sweep: Sweep | int, *, ids: Iterable[int] | None = None) -> list[
 
     Keys: id, number, status, params, manual, bracket, rung, budget, manual_rungs, step,
     resource_done, best_value, worker, error (last 500 characters), created_at, started_at,
-    finished_at.
+    finished_at, has_checkpoint.
     """
     sweep_id = sweep if isinstance(sweep, int) else sweep.pk
     qs = Trial.objects.filter(sweep_id=sweep_id)

@@ -9,7 +9,11 @@ action that lost a race against the scheduler (the trial moved on meanwhile) rai
 
 from __future__ import annotations
 
+import logging
 import math
+import os
+import socket
+from collections import Counter
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -25,6 +29,8 @@ from sweeps.models import Event, RungResult, Sweep, Trial
 from sweeps.search.space import SpaceError
 from sweeps.states import InvalidTransition, SweepStatus, TrialStatus
 from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, _int_field, clean_spec
+
+log = logging.getLogger(__name__)
 
 HEARTBEAT_WRITE_EVERY = timedelta(seconds=1)
 
@@ -57,11 +63,21 @@ def _after_commit(sweep_id: int, advance: bool = False, cleanup: bool = False) -
         if cleanup:  # the sweep ended: apply the checkpoint retention policy
             from trainers.tasks import cleanup_checkpoints_task
 
-            cleanup_checkpoints_task.delay(sweep_id)
+            try:
+                cleanup_checkpoints_task.delay(sweep_id)
+            except Exception:  # the broker is down; the next cleanup of this sweep catches up
+                log.warning("could not enqueue checkpoint cleanup of sweep %s", sweep_id)
         if advance:
             from sweeps.tasks import advance_sweep_task
 
-            advance_sweep_task.delay(sweep_id)
+            try:
+                advance_sweep_task.delay(sweep_id)
+            except Exception:
+                # The broker is down: take the turn here, or a freed slot would wait for the
+                # next segment to end (forever, if none runs). Its own sends mark themselves
+                # unsent and the reaper re-sends them once the broker is back.
+                log.warning("broker unreachable; advancing sweep %s in this process", sweep_id)
+                advance_sweep(sweep_id)
         nudge_sweep(sweep_id)
 
     transaction.on_commit(send)
@@ -244,6 +260,11 @@ def _send_to_rung(trial: Trial, rung: int, user: Any, kind: str, message: str) -
         raise Conflict(
             f"trial {trial.number} is still saving its checkpoint; try again in a moment"
         )
+    if trial.resource_done > 0 and not trial.checkpoint:
+        raise Conflict(
+            f"trial {trial.number} has no checkpoint to continue from: the retention policy "
+            f"(RUNGS_KEEP_CHECKPOINTS={settings.RUNGS_KEEP_CHECKPOINTS}) removed it when the sweep ended"
+        )
     budget = rung_budget(trial.sweep, trial.bracket, rung)
     move_status(trial, TrialStatus.PENDING, rung=rung, budget=budget,
           manual_rungs=[*trial.manual_rungs, rung], finished_at=None)  # fmt: skip
@@ -403,6 +424,14 @@ def checkpoint_saved(
     return updated == 1
 
 
+def forget_checkpoint(trial_id: int, status: str) -> bool:
+    """Retention is about to delete a trial's checkpoint: clear its row first, and only while
+    the trial is still ``status``. False when it moved on meanwhile (promoted or extended by
+    hand), and then the files stay. So the row names a checkpoint only while it exists, and
+    an action that needs one is refused (not accepted and then failed) once it is gone."""
+    return Trial.objects.filter(pk=trial_id, status=status).update(checkpoint="") == 1
+
+
 def _best(sweep: Sweep, old: float | None, new: float | None) -> float | None:
     if new is None or not math.isfinite(new):
         return old
@@ -435,8 +464,9 @@ def finish_segment(
         )  # fmt: skip
         trial.resource_done, trial.step, trial.checkpoint = resource_done, step, checkpoint
         trial.best_value = _best(trial.sweep, trial.best_value, finite)
-        trial.worker, trial.heartbeat_at = "", None
-        fields = ["resource_done", "step", "checkpoint", "best_value", "worker", "heartbeat_at"]
+        trial.worker, trial.heartbeat_at, trial.retries = "", None, 0
+        fields = ["resource_done", "step", "checkpoint", "best_value", "worker", "heartbeat_at",
+                  "retries"]  # fmt: skip
         if trial.status == TrialStatus.RUNNING:  # paused or killed meanwhile: keep that status
             trial.status = TrialStatus.WAITING
             fields.append("status")
@@ -448,9 +478,19 @@ def finish_segment(
 
 
 def interrupt_segment(
-    trial_id: int, attempt: int, *, resource_done: float, step: int, checkpoint: str
+    trial_id: int,
+    attempt: int,
+    *,
+    resource_done: float,
+    step: int,
+    checkpoint: str,
+    release: bool = False,
 ) -> None:
-    """A segment stopped early on a stop/pause decision: keep its progress, free its worker."""
+    """A segment stopped early on a stop/pause decision: keep its progress, free its worker.
+
+    ``release``: the worker is shutting down, so the segment goes back to the queue as it is
+    (resumed from this checkpoint by the next free worker; not a retry, nothing dropped).
+    """
     with transaction.atomic():
         trial = _segment_trial(trial_id, attempt)
         if trial is None:
@@ -459,7 +499,17 @@ def interrupt_segment(
         trial.resource_done, trial.step, trial.checkpoint = resource_done, step, checkpoint
         trial.worker, trial.heartbeat_at = "", None
         fields = ["resource_done", "step", "checkpoint", "worker", "heartbeat_at"]
-        if trial.status == TrialStatus.RUNNING:  # stopped because the sweep was cancelled
+        if (
+            release
+            and trial.status == TrialStatus.RUNNING
+            and trial.sweep.status != SweepStatus.CANCELLED
+        ):
+            trial.status = TrialStatus.PENDING
+            fields.append("status")
+            record_event(trial.sweep, "released",
+                         f"trial {trial.number} checkpointed at step {step} by a stopping worker",
+                         trial=trial, step=step)  # fmt: skip
+        elif trial.status == TrialStatus.RUNNING:  # stopped because the sweep was cancelled
             trial.status, trial.finished_at = TrialStatus.KILLED, timezone.now()
             fields += ["status", "finished_at"]
             record_event(
@@ -473,7 +523,8 @@ def interrupt_segment(
 def fail_segment(
     trial_id: int, attempt: int, *, reason: str, diverged: bool = False, retry: bool = False
 ) -> None:
-    """A segment failed. Retry it (from its checkpoint) while attempts remain, else fail the trial."""
+    """A segment failed. Retry it (from its checkpoint) while this segment has tries left,
+    else fail the trial."""
     with transaction.atomic():
         trial = _segment_trial(trial_id, attempt)
         if trial is None:
@@ -482,24 +533,31 @@ def fail_segment(
         if trial.status != TrialStatus.RUNNING:
             roll_up(trial)
             trial.save(update_fields=["worker", "heartbeat_at", "error"])
-        elif retry and trial.attempt < settings.RUNGS_MAX_ATTEMPTS:
-            _requeue(trial, reason)
+        elif retry:
+            _retry_or_fail(trial, reason)
         else:
-            roll_up(trial)
             status = TrialStatus.DIVERGED if diverged else TrialStatus.FAILED
-            move_status(
-                trial,
-                status,
-                worker="",
-                heartbeat_at=None,
-                error=trial.error,
-                finished_at=timezone.now(),
-            )
-            record_event(
-                trial.sweep, status, f"trial {trial.number} {status}: {reason[:200]}", trial=trial
-            )
+            _fail(trial, status, reason)
         transaction.on_commit(lambda: nudge_sweep(trial.sweep_id))
     advance_sweep(trial.sweep_id)
+
+
+def _fail(trial: Trial, status: str, reason: str) -> None:
+    roll_up(trial)  # what the segment logged stays, as it is
+    move_status(trial, status, worker="", heartbeat_at=None, error=reason[-4000:],
+                finished_at=timezone.now())  # fmt: skip
+    record_event(trial.sweep, status, f"trial {trial.number} {status}: {reason[:200]}", trial=trial)
+
+
+def _retry_or_fail(trial: Trial, reason: str) -> None:
+    """Re-queue the trial's current segment while it has tries left (``RUNGS_MAX_ATTEMPTS``
+    per segment: a trial's earlier rungs spend none of them), else fail the trial."""
+    tries = trial.retries + 1
+    if tries < settings.RUNGS_MAX_ATTEMPTS:
+        _requeue(trial, reason)
+    else:
+        _fail(trial, TrialStatus.FAILED,
+              f"rung {trial.rung} segment gave up after {tries} tries; last: {reason}")  # fmt: skip
 
 
 def _requeue(trial: Trial, reason: str) -> None:
@@ -507,40 +565,91 @@ def _requeue(trial: Trial, reason: str) -> None:
     lost segment logged after that checkpoint are dropped, so the series has no duplicates,
     and the trial's rollups follow."""
     drop_points_after(trial, trial.step)
-    move_status(trial, TrialStatus.PENDING, worker="", heartbeat_at=None, error=reason[-4000:])
+    move_status(trial, TrialStatus.PENDING, worker="", heartbeat_at=None, error=reason[-4000:],
+                retries=trial.retries + 1)  # fmt: skip
     record_event(trial.sweep, "requeued", f"trial {trial.number} re-queued: {reason[:200]}",
-                 trial=trial, attempt=trial.attempt)  # fmt: skip
+                 trial=trial, attempt=trial.attempt, retries=trial.retries)  # fmt: skip
+
+
+def _worker_gone(worker: str) -> bool:
+    """True when ``worker`` ("name@host:pid") ran on this host and its process is gone: its
+    segment is lost now, not when its lease runs out (a restarted stack finds its old leases)."""
+    name, _, pid = worker.rpartition(":")
+    if name.rpartition("@")[2] != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, someone else's
+        return False
+    return False
 
 
 def reap_lost_segments() -> int:
-    """Re-queue segments whose worker stopped heart-beating (or failed them past the attempt cap).
+    """Re-queue segments whose worker stopped heart-beating or died on this host (or fail the
+    trial once its segment is out of tries).
 
-    Runs in every worker every few seconds; row locks make concurrent reapers safe.
+    Runs in every worker every second or so; row locks make concurrent reapers safe.
     """
-    now = timezone.now()
-    lease = timedelta(seconds=settings.RUNGS_LEASE_SECONDS)
-    queued = timedelta(seconds=settings.RUNGS_DISPATCH_TIMEOUT)
-    lost = Trial.objects.filter(status=TrialStatus.RUNNING).filter(
-        Q(worker__gt="", heartbeat_at__lt=now - lease) | Q(worker="", heartbeat_at__lt=now - queued)
-    )
-    reaped = 0
-    for trial_id, attempt in lost.values_list("pk", "attempt"):
+    stale = timezone.now() - timedelta(seconds=settings.RUNGS_LEASE_SECONDS)
+    leased = Trial.objects.filter(status=TrialStatus.RUNNING).exclude(worker="")
+    lost = [
+        (pk, attempt)
+        for pk, attempt, worker, beat in leased.values_list(
+            "pk", "attempt", "worker", "heartbeat_at"
+        )
+        if beat is None or beat < stale or _worker_gone(worker)
+    ]
+    for trial_id, attempt in lost:
         with transaction.atomic():
             trial = _segment_trial(trial_id, attempt)
-            if trial is None or trial.status != TrialStatus.RUNNING:
+            if trial is None or trial.status != TrialStatus.RUNNING or not trial.worker:
                 continue
-            reason = f"worker {trial.worker or '(queued)'} lost on attempt {attempt}"
-            if attempt >= settings.RUNGS_MAX_ATTEMPTS:
-                roll_up(trial)  # what the lost segment logged stays, as it is
-                move_status(trial, TrialStatus.FAILED, worker="", error=f"{reason}; gave up after {attempt} attempts",
-                      finished_at=timezone.now())  # fmt: skip
-                record_event(trial.sweep, "failed", trial.error, trial=trial)
-            else:
-                _requeue(trial, reason)
+            _retry_or_fail(trial, f"worker {trial.worker} lost on rung {trial.rung}")
             transaction.on_commit(lambda sid=trial.sweep_id: nudge_sweep(sid))
         advance_sweep(trial.sweep_id)
-        reaped += 1
-    return reaped
+    return len(lost)
+
+
+def send_segments(segments: list[tuple[int, int, int]]) -> int:
+    """Enqueue ``(trial, rung, attempt)`` segments; return how many the broker took.
+
+    A segment whose send fails (the broker is down) is marked unsent in its row (a queued
+    segment with no send time) and :func:`resend_queued` sends it again once the broker is
+    back: the database, not the broker, is the outbox.
+    """
+    from trainers.tasks import run_segment_task
+
+    sent = 0
+    for trial_id, rung, attempt in segments:
+        try:
+            run_segment_task.apply_async(
+                (trial_id, rung, attempt), queue=settings.RUNGS_SEGMENT_QUEUE
+            )
+        except Exception as exc:
+            log.warning(
+                "could not send segment of trial %s (%s); it will be re-sent", trial_id, exc
+            )
+            Trial.objects.filter(pk=trial_id, attempt=attempt, worker="").update(heartbeat_at=None)
+        else:
+            sent += 1
+    return sent
+
+
+def resend_queued() -> int:
+    """Send again the segments whose send failed, and those queued for longer than a lease
+    (the broker may have lost them in a restart). A duplicate delivery is harmless: the first
+    to claim the segment wins and the other finds it taken (:func:`begin_segment`)."""
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.RUNGS_LEASE_SECONDS)
+    queued = Trial.objects.filter(status=TrialStatus.RUNNING, worker="").filter(
+        Q(heartbeat_at=None) | Q(heartbeat_at__lt=stale)
+    )
+    segments = list(queued.values_list("pk", "rung", "attempt"))
+    for trial_id, _, attempt in segments:  # stamped first, so a failed send clears it again
+        Trial.objects.filter(pk=trial_id, attempt=attempt, worker="").update(heartbeat_at=now)
+    return send_segments(segments)
 
 
 # --- the scheduler's turn --------------------------------------------------------------------
@@ -558,17 +667,30 @@ def advance_sweep(sweep_id: int) -> None:
         over = apply_decisions(sweep)  # a paused trial keeps the sweep open
         to_send = dispatch_pending(sweep)
         if over:
-            move_status(sweep, SweepStatus.COMPLETED, finished_at=timezone.now())
-            record_event(sweep, "completed", "sweep completed")
-            _after_commit(sweep.pk, cleanup=True)
+            _end_sweep(sweep)
 
         def send() -> None:
-            from trainers.tasks import run_segment_task
-
-            for trial_id, rung, attempt in to_send:
-                run_segment_task.apply_async(
-                    (trial_id, rung, attempt), queue=settings.RUNGS_SEGMENT_QUEUE
-                )
+            send_segments(to_send)
             nudge_sweep(sweep_id)
 
         transaction.on_commit(send)
+
+
+def _end_sweep(sweep: Sweep) -> None:
+    """The scheduler is done: completed if any trial produced a result, else failed with why."""
+    if RungResult.objects.filter(sweep=sweep, value__isnull=False).exists():
+        move_status(sweep, SweepStatus.COMPLETED, finished_at=timezone.now())
+        record_event(sweep, "completed", "sweep completed")
+    else:
+        ended = sweep.trials.exclude(status__in=(TrialStatus.STOPPED, TrialStatus.COMPLETED))
+        counts = ", ".join(
+            f"{n} {status}"
+            for status, n in sorted(Counter(ended.values_list("status", flat=True)).items())
+        )
+        first = ended.exclude(error="").order_by("number").first()
+        reason = f"no trial produced a result ({counts or 'no trials'})"
+        if first is not None:
+            reason += f"; trial {first.number}: {first.error[:500]}"
+        move_status(sweep, SweepStatus.FAILED, finished_at=timezone.now(), error=reason)
+        record_event(sweep, "failed", reason)
+    _after_commit(sweep.pk, cleanup=True)

@@ -32,20 +32,25 @@ def advance_sweep_task(sweep_id: int) -> None:
 
 
 def _reap_forever(stop: threading.Event) -> None:
+    """Recover lost and unsent segments, at once on start (a restarted worker finds the leases
+    of the processes it replaces) and then every second or so."""
     from django.db import close_old_connections
 
-    from sweeps.services import reap_lost_segments
+    from sweeps.services import reap_lost_segments, resend_queued
 
-    interval = max(0.5, settings.RUNGS_LEASE_SECONDS / 3)
-    while not stop.wait(interval):
+    interval = min(1.0, settings.RUNGS_LEASE_SECONDS / 3)
+    while True:
         try:
-            reaped = reap_lost_segments()
-            if reaped:
+            if reaped := reap_lost_segments():
                 log.warning("re-queued or failed %d lost segment(s)", reaped)
+            if resent := resend_queued():
+                log.warning("re-sent %d queued segment(s)", resent)
         except Exception:  # the database may be restarting: try again next round
             log.exception("reaper round failed")
         finally:
             close_old_connections()
+        if stop.wait(interval):
+            return
 
 
 _reaper_stop = threading.Event()

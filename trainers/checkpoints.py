@@ -267,6 +267,7 @@ def cleanup_checkpoints(sweep_id: int, policy: str | None = None) -> list[int]:
     every trial. Kept trials are pruned to the one file their row names.
     """
     from sweeps.models import Sweep
+    from sweeps.services import forget_checkpoint
     from sweeps.states import SweepStatus, TrialStatus
 
     policy = policy or keep_policy()
@@ -302,6 +303,8 @@ def cleanup_checkpoints(sweep_id: int, policy: str | None = None) -> list[int]:
         else:
             doomed = False
         if doomed:
+            if t["checkpoint"] and not forget_checkpoint(t["id"], status):
+                continue  # promoted or extended by hand since it was read: keep its files
             if delete_trial_checkpoints(sweep_id, t["id"]):
                 removed.append(t["id"])
         elif finished and t["checkpoint"]:

@@ -9,6 +9,7 @@ outcome                                reported with
 =====================================  ===========================================================
 budget reached                         ``finish_segment(value=<objective at the final step>)``
 "stop" / "pause" decision              ``interrupt_segment`` (after a checkpoint)
+the worker is shutting down            ``interrupt_segment(release=True)`` (after a checkpoint)
 NaN / inf train loss or objective      ``fail_segment(diverged=True)``
 CUDA out of memory                     ``fail_segment(retry=False)``
 segment time limit                     ``fail_segment(reason="time limit ...", retry=False)``
@@ -26,6 +27,11 @@ checkpoint and deletes the points it logged after that checkpoint's step, which 
 attempt logs again (training is deterministic from a checkpoint, so the curve is the same).
 Points still in the killed worker's buffer were never written; they are re-logged the same
 way. So a kill costs at most one epoch of training and leaves no gap and no duplicate.
+
+A worker asked to stop (Ctrl-C or SIGTERM to ``manage.py up``, a deploy) sets
+:data:`SHUTTING_DOWN`; the running segment then sees "pause" at its next decision, saves a
+checkpoint and goes back to the queue, so the next worker resumes it from there instead of
+waiting out its lease and repeating the epoch.
 
 The time limit (``settings.SEGMENT_TIME_LIMIT``) is enforced here because workers use the
 solo pool (Celery's own time limits need a prefork child to kill): the reporter checks the
@@ -52,6 +58,7 @@ from trainers.checkpoints import CheckpointError, prune_trial
 from trainers.device import Device, cuda_memory_guard, is_out_of_memory, select_device
 from trainers.reporting import (
     CONTINUE,
+    PAUSE,
     Diverged,
     Reporter,
     TimeLimitExceeded,
@@ -65,6 +72,7 @@ DIVERGED, FAILED, RETRY = "diverged", "failed", "retry"
 REASON_CHARS = 3000
 # The SIGALRM backstop fires this long (or 10 % of the limit, if more) after the soft limit.
 HARD_LIMIT_GRACE = 10.0
+SHUTTING_DOWN = threading.Event()  # set by the worker's warm shutdown (trainers.tasks)
 
 
 @dataclass(frozen=True)
@@ -249,7 +257,9 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
     result = execute_segment(
         spec,
         reporter_options=options,
-        heartbeat=lambda: services.heartbeat(spec.trial_id, spec.attempt),
+        heartbeat=lambda: (
+            PAUSE if SHUTTING_DOWN.is_set() else services.heartbeat(spec.trial_id, spec.attempt)
+        ),
         write=lambda points: write_points(spec.sweep_id, spec.trial_id, points),
         nudge=lambda: nudge_sweep(spec.sweep_id),
         checkpoint_saved=recorded,
@@ -271,7 +281,9 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
             # The database now names this file; the trial's older files can go.
             prune_trial(spec.sweep_id, spec.trial_id, keep=result.checkpoint)
     elif result.outcome in ("stop", "pause"):
-        services.interrupt_segment(spec.trial_id, spec.attempt, **progress)
+        services.interrupt_segment(
+            spec.trial_id, spec.attempt, release=SHUTTING_DOWN.is_set(), **progress
+        )
     else:
         services.fail_segment(
             spec.trial_id,

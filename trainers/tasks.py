@@ -7,6 +7,7 @@ import socket
 from typing import Any
 
 from celery import shared_task
+from celery.signals import worker_shutting_down
 
 
 @shared_task(name="rungs.run_segment", bind=True)
@@ -24,3 +25,12 @@ def cleanup_checkpoints_task(sweep_id: int) -> list[int]:
     from trainers.checkpoints import cleanup_checkpoints
 
     return cleanup_checkpoints(sweep_id)
+
+
+@worker_shutting_down.connect
+def release_running_segment(**_: object) -> None:
+    """A warm shutdown waits for the running task: make that a checkpoint and a release
+    within one step, not the rest of the segment (see :mod:`trainers.runner`)."""
+    from trainers.runner import SHUTTING_DOWN
+
+    SHUTTING_DOWN.set()

@@ -244,5 +244,9 @@
     return truncated;
   }
 
-  window.Rungs = {FINISHED, ACTIVE, trialColor, ema, fmt, esc, flash, errorText, connect, appendPoints, appendInPlace, extendLines, latency: [], received};
+  /* Promote and extend continue a trial from its checkpoint: offered only while it exists
+     (one that never trained needs none; a row without the field says nothing against it). */
+  const canContinue = (t) => !t.resource_done || t.has_checkpoint !== false;
+
+  window.Rungs = {FINISHED, ACTIVE, trialColor, ema, fmt, esc, flash, errorText, connect, appendPoints, appendInPlace, extendLines, canContinue, latency: [], received};
 })();

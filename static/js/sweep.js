@@ -359,8 +359,8 @@
     ["kill", "Kill", (t) => R.ACTIVE.has(t.status)],
     ["pause", "Pause", (t) => ["pending", "running", "waiting"].includes(t.status)],
     ["resume", "Resume", (t) => t.status === "paused"],
-    ["promote", "Promote", (t) => ["waiting", "stopped"].includes(t.status)],
-    ["extend", "Extend", (t) => t.status === "completed"],
+    ["promote", "Promote", (t) => ["waiting", "stopped"].includes(t.status) && R.canContinue(t)],
+    ["extend", "Extend", (t) => t.status === "completed" && R.canContinue(t)],
   ];
 
   function paramsText(params) {

@@ -71,8 +71,8 @@
     kill: (t) => R.ACTIVE.has(t.status),
     pause: (t) => ["pending", "running", "waiting"].includes(t.status),
     resume: (t) => t.status === "paused",
-    promote: (t) => ["waiting", "stopped"].includes(t.status),
-    extend: (t) => t.status === "completed",
+    promote: (t) => ["waiting", "stopped"].includes(t.status) && R.canContinue(t),
+    extend: (t) => t.status === "completed" && R.canContinue(t),
   };
 
   function renderTrial(t) {

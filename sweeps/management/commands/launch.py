@@ -1,5 +1,8 @@
 """``manage.py launch SPEC.(json|yaml) [--wait]``: create and start a sweep from a spec file.
 
+With ``--wait`` it follows the sweep and exits 0 only when it completed (1 when it failed or
+was cancelled), so a script can tell.
+
 The spec has the same schema as ``POST /api/sweeps/`` (see :mod:`sweeps.validation`).
 """
 
@@ -108,6 +111,8 @@ class Command(BaseCommand):
         if tty:
             self.stdout.write("")
         self.stdout.write(f"sweep {sweep.pk} {sweep.status}")
+        if sweep.error:
+            self.stdout.write(f"  {sweep.error}")
         order = "best_value" if sweep.objective_mode == "min" else "-best_value"
         best = sweep.trials.exclude(best_value=None).order_by(order).first()
         if best is None:
@@ -117,3 +122,5 @@ class Command(BaseCommand):
                 f"best trial {best.number}: {sweep.objective_metric} = {best.best_value:.6g}"
             )
             self.stdout.write(f"  params: {json.dumps(best.params, sort_keys=True)}")
+        if sweep.status != SweepStatus.COMPLETED:  # scripts can tell a sweep that failed
+            raise CommandError(f"sweep {sweep.pk} ended {sweep.status}", returncode=1)

@@ -1,8 +1,9 @@
 """``manage.py up``: run the whole of Rungs on this machine.
 
 Starts daphne (web + WebSockets) and Celery workers as child processes, prints the URL, and
-on Ctrl-C or SIGTERM stops them all, leaving no process behind. Each child runs in its own
-process group so that the group (a worker and anything it forked) is stopped together.
+supervises them: a child that dies is started again (with a growing back-off) while the
+others keep running. On Ctrl-C or SIGTERM it stops them all, leaving no process behind;
+workers first checkpoint their running segments and put them back in the queue.
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-STOP_GRACE_SECONDS = 10.0
+# Seconds before a child that exited is started again, growing while it keeps failing; a
+# child that ran this long since its last start counts as healthy again.
+RESTART_BACKOFF = (1.0, 2.0, 5.0, 10.0, 30.0)
+HEALTHY_SECONDS = 60.0
 
 
 def parse_gpus(value: str) -> list[str]:
@@ -67,7 +71,9 @@ class Command(BaseCommand):
             for line in ensure_demo():
                 self.stdout.write(line)
 
-        children = self.start_children(opts, gpus)
+        children = [Child(name, cmd, env) for name, cmd, env in self.child_specs(opts, gpus)]
+        for child in children:
+            child.start()
         stopping = False
 
         def stop(signum: int, frame: Any) -> None:
@@ -81,22 +87,32 @@ class Command(BaseCommand):
                 f"Rungs is running at http://{opts['host']}:{opts['port']}/  (Ctrl-C stops it)"
             )
         self.stdout.flush()
-        code = 0
         try:
             while not stopping:
-                for name, proc in children:
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping")
-                        stopping, code = True, 1
+                for child in children:
+                    self.supervise(child)
                 time.sleep(0.2)
         finally:
             self.stop_children(children)
-        if code:
-            sys.exit(code)
 
-    def start_children(
+    def supervise(self, child: Child) -> None:
+        """Restart a child that exited, after a back-off that grows while it keeps failing;
+        the others keep running (a lost worker's segment is re-queued by the reaper)."""
+        if child.restart_at is not None:
+            if time.monotonic() >= child.restart_at:
+                child.start()
+                self.stderr.write(f"{child.name} restarted (pid {child.proc.pid})")
+            return
+        code = child.proc.poll() if child.proc is not None else None
+        if code is None:
+            return
+        delay = child.exited()
+        self.stderr.write(f"{child.name} exited with code {code}; restarting it in {delay:g} s")
+        self.stderr.flush()
+
+    def child_specs(
         self, opts: dict[str, Any], gpus: list[str]
-    ) -> list[tuple[str, subprocess.Popen[bytes]]]:
+    ) -> list[tuple[str, list[str], dict[str, str]]]:
         python = sys.executable
         env = {
             **os.environ,
@@ -115,27 +131,56 @@ class Command(BaseCommand):
         for gpu in gpus:
             specs.append((f"gpu-worker-{gpu}", [*worker, "-Q", "celery,gpu", "-n", f"gpu{gpu}@%h"],
                           {**env, "CUDA_VISIBLE_DEVICES": gpu}))  # fmt: skip
-        children = []
-        for name, cmd, child_env in specs:
-            proc = subprocess.Popen(
-                cmd, env=child_env, cwd=settings.BASE_DIR, start_new_session=True
-            )
-            children.append((name, proc))
-        return children
+        return specs
 
-    def stop_children(self, children: list[tuple[str, subprocess.Popen[bytes]]]) -> None:
-        for _, proc in children:
-            self.signal_group(proc, signal.SIGTERM)
-        deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for _, proc in children:
+    def stop_children(self, children: list[Child]) -> None:
+        """SIGTERM every child: workers checkpoint their running segment and put it back in
+        the queue (see trainers.runner), so a restarted stack resumes it at once. Whatever is
+        left after the grace period is killed."""
+        running = [c.proc for c in children if c.proc is not None]
+        for proc in running:
+            signal_group(proc, signal.SIGTERM)
+        deadline = time.monotonic() + settings.RUNGS_STOP_GRACE_SECONDS
+        for proc in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-        for _, proc in children:  # anything left in a child's group, stubborn or orphaned
-            self.signal_group(proc, signal.SIGKILL)
+        for proc in running:  # anything left in a child's group, stubborn or orphaned
+            signal_group(proc, signal.SIGKILL)
             proc.wait()
         self.stdout.write("Rungs stopped.")
 
-    @staticmethod
-    def signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)
+
+def signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)
+
+
+class Child:
+    """One supervised child process: how to start it and when to start it again."""
+
+    def __init__(self, name: str, cmd: list[str], env: dict[str, str]) -> None:
+        self.name, self.cmd, self.env = name, cmd, env
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.started = 0.0
+        self.failures = 0
+        self.restart_at: float | None = None
+
+    def start(self) -> None:
+        # Its own session: Ctrl-C reaches `up` alone, which stops children in order, and a
+        # child's group (a worker and the fitting process it spawned) is stopped together.
+        self.proc = subprocess.Popen(
+            self.cmd, env=self.env, cwd=settings.BASE_DIR, start_new_session=True
+        )
+        self.started, self.restart_at = time.monotonic(), None
+
+    def exited(self) -> float:
+        """Note an exit; return the back-off before the restart."""
+        assert self.proc is not None
+        signal_group(self.proc, signal.SIGKILL)  # whatever it left behind in its group
+        now = time.monotonic()
+        if now - self.started > HEALTHY_SECONDS:
+            self.failures = 0
+        delay = RESTART_BACKOFF[min(self.failures, len(RESTART_BACKOFF) - 1)]
+        self.failures += 1
+        self.restart_at = now + delay
+        return delay
