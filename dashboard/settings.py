@@ -289,7 +289,7 @@ RUNGS_METRIC_FLUSH_SECONDS = env_float("RUNGS_METRIC_FLUSH_SECONDS", 0.02 if RED
 # How often a trainer asks whether it was killed or paused.
 RUNGS_DECISION_SECONDS = env_float("RUNGS_DECISION_SECONDS", 0.2)
 RUNGS_MAX_ATTEMPTS = env_int("RUNGS_MAX_ATTEMPTS", 3, minimum=1)
-# A dispatched segment that no worker claimed within this many seconds is re-queued.
-RUNGS_DISPATCH_TIMEOUT = env_float("RUNGS_DISPATCH_TIMEOUT", 600.0, minimum=1.0)
+# Seconds `up` gives its children to stop (workers checkpoint and release their segments).
+RUNGS_STOP_GRACE_SECONDS = env_float("RUNGS_STOP_GRACE_SECONDS", 20.0, minimum=1.0)
 # Segments go to this Celery queue: "celery" (any worker) or "gpu" (GPU workers only).
 RUNGS_SEGMENT_QUEUE = env_str("RUNGS_SEGMENT_QUEUE", "celery")
