@@ -89,3 +89,49 @@ def test_up_serves_login_and_stops_everything(tmp_path: Path, sig: int) -> None:
     finally:
         if proc.poll() is None:
             proc.kill()
+
+
+def direct_children(pid: int) -> set[int]:
+    out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
+    return {int(p) for p, pp in (line.split() for line in out.splitlines()) if int(pp) == pid}
+
+
+def test_a_dead_worker_is_restarted_and_the_others_keep_running(tmp_path: Path) -> None:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
+    }
+    env["RUNGS_VAR_DIR"] = str(tmp_path)
+    log = open(tmp_path / "up.log", "w+")  # noqa: SIM115 (read back below)
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "up", "--no-web", "--workers", "2"],
+        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while len(direct_children(proc.pid)) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        first = direct_children(proc.pid)
+        assert len(first) == 2
+        victim, survivor = sorted(first)
+        os.killpg(victim, signal.SIGKILL)
+        while time.monotonic() < deadline:
+            now = direct_children(proc.pid)
+            if len(now) == 2 and victim not in now:
+                break
+            time.sleep(0.2)
+        assert proc.poll() is None, "up went on running"
+        now = direct_children(proc.pid)
+        assert survivor in now and victim not in now and len(now) == 2
+        log.seek(0)
+        text = log.read()
+        assert "exited with code" in text and "restarted" in text
+        everything = descendants(proc.pid)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+        assert alive(everything) == set()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        log.close()
