@@ -7,14 +7,17 @@ import socket
 from typing import Any
 
 from celery import shared_task
+from celery.exceptions import Reject
 from celery.signals import worker_shutting_down
 
 
 @shared_task(name="rungs.run_segment", bind=True)
 def run_segment_task(self: Any, trial_id: int, rung: int, attempt: int) -> None:
     """Train one segment of a trial (see :func:`trainers.runner.run_segment`)."""
-    from trainers.runner import run_segment
+    from trainers.runner import SHUTTING_DOWN, run_segment
 
+    if SHUTTING_DOWN.is_set():  # taken during a warm shutdown: back to the queue, unclaimed
+        raise Reject("worker shutting down", requeue=True)
     host = self.request.hostname or socket.gethostname()
     run_segment(trial_id, rung, attempt, worker=f"{host}:{os.getpid()}")
 
