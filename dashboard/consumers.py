@@ -5,13 +5,21 @@ so a nudge reaches a process once, however many pages it serves.
 
 ``/ws/sweeps/<id>/`` — optional query: ``cursor=<id>`` (resume after that point) and
 ``trial=<id>`` (only that trial's points). Anonymous users and sweeps the user cannot see
-are refused at the handshake; the Origin is checked by ``AllowedHostsOriginValidator``
-in :mod:`dashboard.asgi`.
+are refused at the handshake; the Origin (scheme, host and port) is checked by
+:class:`dashboard.asgi.SameOriginValidator`.
+
+A page holds a place in its sweep's shared tailer (and may be the one page whose channel
+stands in the sweep's group for it). Every way out of the consumer gives that place back:
+a clean close, a handler that raised (channels then skips ``websocket_disconnect``), a
+cancelled task. A place left behind kept a dead channel in the group, and every page on the
+sweep, new ones included, fell back to the slow poll until the process restarted.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -20,6 +28,8 @@ from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard import steering, tailer
 from sweeps.access import visible_sweeps
+
+log = logging.getLogger(__name__)
 
 
 def _query_int(query: dict[str, list[str]], key: str) -> int | None:
@@ -36,6 +46,14 @@ class SweepConsumer(AsyncWebsocketConsumer):
     """One page watching one sweep."""
 
     stream: tailer.Stream | None = None
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            # Shielded: a second cancellation (the server giving up on the socket) must not
+            # cut the release short halfway through choosing the group's next member.
+            await asyncio.shield(self._release())
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -60,11 +78,20 @@ class SweepConsumer(AsyncWebsocketConsumer):
         await self.send(text_data=text)
 
     async def disconnect(self, code: int) -> None:
-        if self.stream is not None:
-            await tailer.close_stream(self.stream)
-            self.stream = None
+        await self._release()
+
+    async def _release(self) -> None:
+        stream, self.stream = self.stream, None
+        if stream is None:
+            return
+        try:
+            await tailer.close_stream(stream)
+        except Exception:  # the stream is detached before the first await; log the rest
+            log.warning("sweep %s: a page's stream closed uncleanly", self.sweep_id, exc_info=True)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """A page message: any frame, however malformed, gets an answer (see
+        :func:`dashboard.steering.handle`), never a closed socket."""
         reply = await database_sync_to_async(steering.handle)(
             self.scope["user"], self.sweep_id, text_data
         )

@@ -4,7 +4,9 @@ Every message is checked on its own: the sender must still be allowed to steer t
 (:func:`sweeps.access.can_steer`, read fresh from the database each time, so a revoked
 owner or viewer is refused at once), and the trial must belong to the sweep. Answers are
 ``{"type": "reply", "ref", "action", "ok": true, ...}`` or ``{"type": "error", "ref",
-"action", "errors": {field: rule}}`` — the same field-to-rule shape as the REST API.
+"action", "errors": {field: rule}}`` — the same field-to-rule shape as the REST API. A frame
+that is not a JSON object within :func:`sweeps.guard.parse_json`'s bounds (``MAX_MESSAGE``
+characters, nesting depth, integer range, strings) is answered with an error on ``message``.
 
 Messages (``ref`` is any value the page uses to match the answer)::
 
@@ -17,7 +19,6 @@ Messages (``ref`` is any value the page uses to match the answer)::
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +26,7 @@ from django.core.exceptions import ObjectDoesNotExist
 
 from sweeps import queries, services
 from sweeps.access import can_steer, visible_sweeps
+from sweeps.guard import parse_json
 from sweeps.models import Trial
 from sweeps.search.space import SpaceError
 
@@ -65,12 +67,11 @@ def handle(user: Any, sweep_id: int, text: str | None) -> dict[str, Any]:
     ref: Any = None
     action: Any = None
     try:
-        if text is None or len(text) > MAX_MESSAGE:
-            raise Refused({"message": f"must be a JSON text of at most {MAX_MESSAGE} bytes"})
-        try:
-            message = json.loads(text)
-        except ValueError:
-            raise Refused({"message": "is not valid JSON"}) from None
+        if text is None:
+            raise Refused({"message": "must be a text frame holding a JSON object"})
+        # The one input guard bounds size, depth, numbers and strings: a frame nested 10,000
+        # deep raised RecursionError here, which closed the socket (1011) instead of answering.
+        message = parse_json(text, field="message", max_bytes=MAX_MESSAGE)
         if not isinstance(message, dict):
             raise Refused({"message": "must be a JSON object"})
         ref, action = message.get("ref"), message.get("action")

@@ -62,6 +62,9 @@ HOLE_TIMEOUT = 1.0  # seconds to wait for a lower id to commit before giving up 
 REFRESH = 1.0  # seconds between re-reads of active trials and the sweep row when idle
 STATE_EVERY = 0.1  # seconds between reads of events, rung results and trials after nudges
 CHECK_EVERY = 1.0  # seconds between connection upkeep checks of a reader thread
+# Seconds between re-joins of the sweep's group by its member page: a Redis that restarted
+# (or expired the group after a day) forgot the member, and every page fell back to polling.
+MEMBER_EVERY = 30.0
 BATCH = 20_000  # points per read; more arrive in the next increment at once
 SCAN = 100_000  # ids of all sweeps looked at per read when holes must be told apart
 CATCH_UP_LIMIT = 200_000  # a page further behind than this gets a fresh snapshot
@@ -355,12 +358,13 @@ class SweepTailer:
         self.streams.add(stream)
         return self.cursor
 
-    async def keep_member(self) -> None:
+    async def keep_member(self, rejoin: bool = False) -> None:
         """Keep exactly one open page's channel in the sweep's group (none once closed).
 
         That page's consumer gets the sweep's nudges and wakes this tailer; the others get
         none. When the member page goes, another takes its place (a nudge sent in between
-        is caught by the fallback poll)."""
+        is caught by the fallback poll). ``rejoin``: add the member again (the layer may
+        have lost it); joining is idempotent."""
         layer = get_channel_layer()
         if layer is None:
             return
@@ -368,6 +372,11 @@ class SweepTailer:
         async with self._membership:
             member = self._member
             if member is not None and member in self.streams and not self.closed:
+                if rejoin and member.channel:
+                    try:
+                        await layer.group_add(group, member.channel)
+                    except Exception:  # the fallback poll carries the news; try next time
+                        log.warning("sweep %s: could not rejoin its group", self.sweep_id)
                 return
             if member is not None:
                 self._member = None
@@ -526,7 +535,15 @@ class SweepTailer:
         poll = poll_interval()
         state_at = -math.inf  # when the state was last read
         state_owed = False  # a tick skipped the state read
+        member_at = time.monotonic()  # when the group membership was last (re)made
+        rejoin: asyncio.Task[None] | None = None
         while not self.closed:
+            # Without a member (a join failed: the layer was down) try again at every poll.
+            # Off the read path: a layer that hangs must not hold the points back.
+            due = poll if self._member is None else MEMBER_EVERY
+            if time.monotonic() - member_at >= due and (rejoin is None or rejoin.done()):
+                member_at = time.monotonic()
+                rejoin = self.loop.create_task(self.keep_member(rejoin=True))
             timeout = poll
             if state_owed:
                 # Owed state rides on the next points tick (right after its send, when the
