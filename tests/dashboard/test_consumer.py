@@ -240,7 +240,11 @@ async def _full_app_connect(path: str, headers: list[tuple[bytes, bytes]]) -> tu
 
 async def test_logged_in_same_origin_connects_through_the_full_stack(user: Any) -> None:
     sweep = make_sweep(user)
-    headers = [(b"origin", b"http://testserver"), (b"cookie", _session_cookie(user))]
+    headers = [
+        (b"host", b"testserver"),
+        (b"origin", b"http://testserver"),
+        (b"cookie", _session_cookie(user)),
+    ]
     connected, _ = await _full_app_connect(f"/ws/sweeps/{sweep.pk}/", headers)
     assert connected
 
