@@ -14,9 +14,10 @@ from typing import Any
 
 from django.conf import settings
 
+from sweeps.guard import check_json
 from sweeps.search.samplers import validate_sampler_config
 from sweeps.search.schedulers import validate_scheduler_config
-from sweeps.search.space import Space, SpaceError, parse_space
+from sweeps.search.space import Space, SpaceError, parse_space, shown_value
 
 SPEC_FIELDS = {
     "name", "trainer", "trainer_args", "objective", "space", "search_space", "sampler",
@@ -26,6 +27,21 @@ DEFAULT_SAMPLER = {"name": "random"}
 DEFAULT_SCHEDULER = {"name": "hyperband", "min_resource": 1, "max_resource": 27, "eta": 3}
 MAX_TRIALS_CAP = 100_000
 CONCURRENCY_CAP = 1024
+SEED_MAX = 2**32 - 1  # numpy's seeds are 32-bit
+# The spec fields that may be null: no inline space (then the saved one, or the trainer's
+# default), no saved space. Null anywhere else is refused rather than read as "not given",
+# so that a spec means what the API schema says it does.
+NULLABLE_FIELDS = {"space", "search_space"}
+OBJECTIVE_FIELDS = {"metric", "mode"}
+
+
+def is_whole_number(value: Any) -> bool:
+    """Whether ``value`` is an int, or a float with no fraction (JSON may send ``3.0``)."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True  # any length: math.isfinite would overflow on a 400-digit int
+    return isinstance(value, float) and math.isfinite(value) and value.is_integer()
 
 
 def _int_field(
@@ -38,16 +54,11 @@ def _int_field(
     errors: dict[str, str],
 ) -> int:
     value = data.get(key, default)
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value != int(value)
-    ):
+    if not is_whole_number(value):
         errors[path] = f"must be a whole number, got {value!r}"
         return default
     if not low <= value <= high:
-        errors[path] = f"must be between {low} and {high}, got {value!r}"
+        errors[path] = f"must be between {low} and {high}, got {shown_value(value)}"
         return default
     return int(value)
 
@@ -68,11 +79,11 @@ def _number_field(
 def _object(
     data: dict[str, Any], key: str, errors: dict[str, str], default: dict[str, Any] | None = None
 ) -> dict[str, Any]:
-    value = data.get(key)
-    if value is None:
+    if key not in data:
         return dict(default or {})
+    value = data[key]
     if not isinstance(value, dict):
-        errors[key] = "must be an object"
+        errors[key] = "must be an object (omit it for the default)"
         return {}
     return value
 
@@ -93,6 +104,9 @@ def clean_spec(data: Any) -> dict[str, Any]:
 
     if not isinstance(data, dict):
         raise SpaceError({"spec": "must be an object"})
+    # Numbers no column holds, NUL characters, deep nesting: refused before any rule reads
+    # them (each of those crashed a rule below or the database once).
+    check_json(data, "spec", document=True)
     errors: dict[str, str] = {}
     for key in sorted(set(data) - SPEC_FIELDS):
         errors[key] = f"is not a spec field; allowed: {sorted(SPEC_FIELDS)}"
@@ -110,6 +124,10 @@ def clean_spec(data: Any) -> dict[str, Any]:
         trainer_args = {}
 
     objective = _object(data, "objective", errors)
+    for key in sorted(set(objective) - OBJECTIVE_FIELDS):
+        errors[f"objective.{key}"] = (
+            f"is not an objective field; allowed: {sorted(OBJECTIVE_FIELDS)}"
+        )
     metric = objective.get("metric", "val_loss")
     mode = objective.get("mode", "min")
     if not isinstance(metric, str) or not metric or len(metric) > 32:
@@ -155,11 +173,14 @@ def clean_spec(data: Any) -> dict[str, Any]:
 
     max_trials = _int_field(data, "max_trials", "max_trials", 20, 1, MAX_TRIALS_CAP, errors)
     concurrency = _int_field(data, "concurrency", "concurrency", 2, 1, CONCURRENCY_CAP, errors)
-    seed = _int_field(data, "seed", "seed", 0, 0, 2**32 - 1, errors)
+    seed = _int_field(data, "seed", "seed", 0, 0, SEED_MAX, errors)
     start = data.get("start", True)
     if not isinstance(start, bool):
         errors["start"] = f"must be true or false, got {start!r}"
 
+    for key in sorted(SPEC_FIELDS - NULLABLE_FIELDS):
+        if key in data and data[key] is None:
+            errors.setdefault(key, "must not be null (omit it for the default)")
     if errors:
         raise SpaceError(errors)
     assert trainer_cls is not None

@@ -23,7 +23,16 @@ from typing import Any
 
 from skopt.space import Categorical, Dimension, Integer, Real
 
-from sweeps.search.space import CATEGORICAL, INT, Parameter, Space, SpaceError, Value
+from sweeps.search.space import (
+    CATEGORICAL,
+    INT,
+    Parameter,
+    Space,
+    SpaceError,
+    Value,
+    is_finite_number,
+    shown_value,
+)
 
 __all__ = [
     "SkoptEncoder",
@@ -226,12 +235,8 @@ def validate_config(space: Space, config: Any) -> dict[str, Value]:
                 errors[path] = f"must be one of {list(p.choices)}, got {value!r}"
             continue
         assert p.low is not None and p.high is not None
-        if (
-            isinstance(value, bool)
-            or not isinstance(value, int | float)
-            or not math.isfinite(value)
-        ):
-            errors[path] = f"must be a finite number, got {value!r}"
+        if not is_finite_number(value):
+            errors[path] = f"must be a finite number, got {shown_value(value)}"
         elif p.kind == INT and float(value) != int(value):
             errors[path] = f"must be a whole number, got {value!r}"
         elif not p.low <= value <= p.high:

@@ -29,6 +29,12 @@ KINDS = (FLOAT, INT, CATEGORICAL)
 Value = bool | int | float | str
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$")
 SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "condition"}
+# An int parameter's bounds: every value between them is exact as a float (the encodings
+# work in floats) and fits int64 (numpy, Parquet exports). ``high = 1e300`` was accepted once
+# and its Parquet export failed.
+INT_BOUND = 2**53
+# Numeric categorical choices and condition values are stored and exported as int64.
+INT64_MAX = 2**63 - 1
 
 
 class SpaceError(ValueError):
@@ -148,18 +154,43 @@ class Space:
         return size
 
 
+def is_finite_number(value: Any) -> bool:
+    """Whether ``value`` is an int or float (not a bool) that a float holds finitely.
+
+    ``math.isfinite`` raises ``OverflowError`` on an int past ~308 digits; this says False.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def _number(spec: Mapping[str, Any], key: str, path: str, errors: dict[str, str]) -> float | None:
-    value = spec.get(key)
-    if value is None:
+    if key not in spec:
         errors[f"{path}.{key}"] = "is required for a numeric parameter"
         return None
+    value = spec[key]
     if isinstance(value, bool) or not isinstance(value, int | float):
-        errors[f"{path}.{key}"] = f"must be a number, got {value!r}"
+        errors[f"{path}.{key}"] = f"must be a number, got {shown_value(value)}"
         return None
-    if not math.isfinite(value):
-        errors[f"{path}.{key}"] = f"must be finite, got {value!r}"
+    if not is_finite_number(value):
+        errors[f"{path}.{key}"] = f"must be finite, got {shown_value(value)}"
         return None
     return float(value)
+
+
+def shown_value(value: Any) -> str:
+    """``repr(value)`` for an error message, but a number too long to read is described:
+    a 4,000-digit int would fill the message (and ``repr`` refuses past 4,300 digits)."""
+    if isinstance(value, int) and abs(value) > INT64_MAX:
+        return "an integer longer than 19 digits"
+    return repr(value)
+
+
+def _fits_int64(value: Any) -> bool:
+    return not isinstance(value, int) or isinstance(value, bool) or abs(value) <= INT64_MAX
 
 
 def _parse_parameter(name: str, spec: Any, errors: dict[str, str]) -> Parameter | None:
@@ -180,10 +211,16 @@ def _parse_parameter(name: str, spec: Any, errors: dict[str, str]) -> Parameter 
         return None
 
     before = len(errors)
+    # Null is no "not given": the API schema says these fields are numbers, objects, lists.
+    for key in sorted(set(spec) - {"type"}):
+        if spec[key] is None:
+            errors[f"{path}.{key}"] = "must not be null (omit it)"
+    if len(errors) > before:
+        return None
     condition = _parse_condition(spec.get("condition"), path, errors)
     if kind == CATEGORICAL:
         for key in ("low", "high", "log", "step"):
-            if spec.get(key) not in (None, False):
+            if key in spec and spec[key] is not False:
                 errors[f"{path}.{key}"] = "does not apply to a categorical parameter"
         choices = spec.get("choices")
         if not isinstance(choices, Sequence) or isinstance(choices, str) or not choices:
@@ -192,6 +229,10 @@ def _parse_parameter(name: str, spec: Any, errors: dict[str, str]) -> Parameter 
             errors[f"{path}.choices"] = "values must be strings, numbers or booleans"
         elif any(isinstance(c, float) and not math.isfinite(c) for c in choices):
             errors[f"{path}.choices"] = "numeric choices must be finite"
+        elif not all(_fits_int64(c) for c in choices):
+            errors[f"{path}.choices"] = (
+                f"integer choices must be between {-INT64_MAX} and {INT64_MAX}"
+            )
         elif len({(type(c), c) for c in choices}) != len(choices):
             dupes = sorted({repr(c) for c in choices if list(choices).count(c) > 1})
             errors[f"{path}.choices"] = f"must not repeat a value (repeated: {', '.join(dupes)})"
@@ -209,13 +250,8 @@ def _parse_parameter(name: str, spec: Any, errors: dict[str, str]) -> Parameter 
         log = False
     step = spec.get("step")
     if step is not None:
-        if (
-            isinstance(step, bool)
-            or not isinstance(step, int | float)
-            or not math.isfinite(step)
-            or step <= 0
-        ):
-            errors[f"{path}.step"] = f"must be a positive finite number, got {step!r}"
+        if not is_finite_number(step) or step <= 0:
+            errors[f"{path}.step"] = f"must be a positive finite number, got {shown_value(step)}"
         elif log:
             errors[f"{path}.step"] = "cannot be combined with log scale"
         elif kind == INT and float(step) != int(step):
@@ -227,6 +263,13 @@ def _parse_parameter(name: str, spec: Any, errors: dict[str, str]) -> Parameter 
                     errors[f"{path}.{key}"] = (
                         f"must be a whole number for an int parameter, got {v!r}"
                     )
+                elif not -INT_BOUND <= v <= INT_BOUND:
+                    errors[f"{path}.{key}"] = (
+                        f"must be between {-INT_BOUND} and {INT_BOUND} for an int parameter, "
+                        f"got {v!r}"
+                    )
+        elif not math.isfinite(high - low):
+            errors[f"{path}.high"] = f"high - low must be a finite number, got {high - low!r}"
         if low >= high:
             errors[f"{path}.low"] = f"must be less than high ({low!r} >= {high!r})"
         elif log and low <= 0:
@@ -254,6 +297,7 @@ def _parse_condition(spec: Any, path: str, errors: dict[str, str]) -> Condition 
         and isinstance(spec.get("values"), list)
         and len(spec["values"]) > 0
         and set(spec) == {"parent", "values"}
+        and all(_fits_int64(v) for v in spec["values"])
     )
     if not ok:
         errors[f"{path}.condition"] = (

@@ -57,7 +57,6 @@ Config (the sweep's JSON), validated by :func:`validate_scheduler_config`::
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -72,7 +71,7 @@ from sweeps.search.schedulers.halving import (
     hyperband_brackets,
 )
 from sweeps.search.schedulers.median import MedianStoppingScheduler
-from sweeps.search.space import Space, SpaceError
+from sweeps.search.space import Space, SpaceError, is_finite_number, shown_value
 
 __all__ = [
     "SCHEDULERS",
@@ -105,13 +104,8 @@ def _positive(config: Mapping[str, Any], key: str, errors: dict[str, str]) -> fl
     if value is None:
         errors[f"scheduler.{key}"] = "is required"
         return None
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value <= 0
-    ):
-        errors[f"scheduler.{key}"] = f"must be a positive finite number, got {value!r}"
+    if not is_finite_number(value) or value <= 0:
+        errors[f"scheduler.{key}"] = f"must be a positive finite number, got {shown_value(value)}"
         return None
     return float(value)
 
@@ -141,7 +135,7 @@ def validate_scheduler_config(config: Any) -> dict[str, Any]:
     high = _positive(config, "max_resource", errors)
     out: dict[str, Any] = {"name": name, "max_resource": high, "eta": eta}
     if name == "fifo":
-        if config.get("min_resource") is not None:
+        if "min_resource" in config:
             low = _positive(config, "min_resource", errors)
             if low is not None and high is not None and low > high:
                 errors["scheduler.min_resource"] = f"must be <= max_resource ({low!r} > {high!r})"
