@@ -141,6 +141,8 @@ class FaultReport:
     lease_s: float = LEASE_SECONDS
     longest_stall_s: float = 0.0
     stall_where: str = ""
+    stalls: list[str] = field(default_factory=list)  # every quiet spell longer than the lease
+    up_ready_s: list[float] = field(default_factory=list)  # each start of up until it served
     unplanned_up_exits: list[str] = field(default_factory=list)
     ctrl_c_exit_s: list[float] = field(default_factory=list)
     left_behind: list[str] = field(default_factory=list)
@@ -199,6 +201,8 @@ class FaultReport:
             ("steps duplicated / missing", f"{self.duplicated_steps} / {self.missing_steps}"),
             ("re-queued segments", self.requeues),
             ("longest stall", f"{self.longest_stall_s:.1f} s ({self.stall_where})"),
+            ("quiet spells > lease", self.stalls),
+            ("up ready after start", [f"{s:.1f} s" for s in self.up_ready_s]),
             ("up exits not asked for", self.unplanned_up_exits),
             ("Ctrl-C to exit", [f"{s:.1f} s" for s in self.ctrl_c_exit_s]),
             ("left behind", self.left_behind),
@@ -267,9 +271,11 @@ class Up:
         self.starts = 0
         self.groups: set[int] = set()  # every child group leader seen, for the last clean-up
         self.log: Path | None = None
+        self.started_at: float | None = None  # set while a start has not served yet
 
     def start(self) -> None:
         self.starts += 1
+        self.started_at = time.monotonic()
         self.log = self.log_dir / f"up-{self.starts}.log"
         with self.log.open("wb") as out:
             self.proc = subprocess.Popen(
@@ -658,6 +664,18 @@ class Scenario:
         now = time.monotonic()
         elapsed, self.sampled_at = now - self.sampled_at, now
         if signature != self.signature or status != "running":
+            spell = now - self.quiet_since - self.excluded
+            if status == "running" and spell > self.report.longest_stall_s:
+                # Progress showed at this sample: the spell ended since the previous one.
+                self.report.longest_stall_s = round(spell, 2)
+                self.report.stall_where = (
+                    f"from {self.quiet_since - self.t0:.1f} s, last fault: {self.last_fault}"
+                )
+            if spell > LEASE_SECONDS:
+                self.report.stalls.append(
+                    f"{spell:.1f} s from {self.quiet_since - self.t0:.1f} s"
+                    + (f" (+{self.excluded:.1f} s with up stopped)" if self.excluded else "")
+                )
             self.signature, self.quiet_since, self.excluded = signature, now, 0.0
         else:
             if self.stopping_up:
@@ -673,6 +691,9 @@ class Scenario:
     def watch_up(self) -> None:
         """``up`` exited without being asked: note it (with its last words) and start it again."""
         self.up.children()
+        if self.up.started_at is not None and self.up.ready():
+            self.report.up_ready_s.append(round(time.monotonic() - self.up.started_at, 1))
+            self.up.started_at = None
         if self.stopping_up or self.up.running() or self.up.proc is None:
             return
         tail = " | ".join(line for line in self.up.tail(3000).splitlines()[-6:] if line.strip())
@@ -713,6 +734,9 @@ class Scenario:
                 if time.monotonic() > deadline or not self.up.running():
                     raise RuntimeError(f"up did not start:\n{self.up.tail()}")
                 time.sleep(0.2)
+            assert self.up.started_at is not None
+            self.report.up_ready_s.append(round(time.monotonic() - self.up.started_at, 1))
+            self.up.started_at = None
             self.sweep_id = self.launch()
             self.report.sweep_id = self.sweep_id
             self.t0 = self.quiet_since = self.sampled_at = time.monotonic()
