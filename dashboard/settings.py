@@ -9,6 +9,7 @@ stops start-up with a message naming the variable.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -126,6 +127,20 @@ TEMPLATES = [
 # --- database -------------------------------------------------------------------------------
 
 DATABASE_URL = env_str("DATABASE_URL")
+# PostgreSQL connections one process (daphne, a worker) may hold at once, and the seconds a
+# query waits for one of them when all are lent out.
+RUNGS_DB_POOL_SIZE = env_int("RUNGS_DB_POOL_SIZE", 10, minimum=1)
+RUNGS_DB_POOL_TIMEOUT = env_float("RUNGS_DB_POOL_TIMEOUT", 30.0, minimum=0.1)
+
+
+def _forget_inherited_pools() -> None:
+    # A forked child (a test's live server) inherits the parent's pool: its sockets are the
+    # parent's and its threads did not survive. The child opens a pool of its own.
+    base = sys.modules.get("django.db.backends.postgresql.base")
+    if base is not None:
+        base.DatabaseWrapper._connection_pools.clear()
+
+
 if DATABASE_URL:
     import dj_database_url
 
@@ -134,9 +149,27 @@ if DATABASE_URL:
         raise ImproperlyConfigured(
             f"DATABASE_URL must be a postgres:// (or sqlite://) URL, got scheme {scheme!r}"
         )
+    # Persistent connections (CONN_MAX_AGE) are kept per thread, and Django under ASGI runs
+    # each request's sync code on a thread of its own: a burst of 500 GETs, 50 at a time,
+    # left the web process holding 61 connections and the server refusing clients ("too many
+    # clients"). A pool bounds them per process instead, and a burst waits for a free one;
+    # CONN_MAX_AGE must then be 0 (Django hands the connection back after each request). The
+    # health check makes the pool test a connection before lending it, so one the server
+    # ended (pg_terminate_backend, a restart) is replaced instead of failing a request.
     DATABASES = {
-        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+        "default": dj_database_url.parse(DATABASE_URL, conn_max_age=0, conn_health_checks=True)
     }
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        # Names this site's sessions in pg_stat_activity (a DATABASE_URL option overrides it).
+        options.setdefault("application_name", "rungs")
+        options["pool"] = {
+            "min_size": 1,
+            "max_size": RUNGS_DB_POOL_SIZE,
+            "timeout": RUNGS_DB_POOL_TIMEOUT,  # a request waits this long, then fails (500)
+            "max_idle": 60.0,  # connections above min_size close after a minute unused
+        }
+        os.register_at_fork(after_in_child=_forget_inherited_pools)
 else:
     VAR_DIR.mkdir(parents=True, exist_ok=True)
     DATABASES = {
@@ -214,8 +247,8 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_TASK_ALWAYS_EAGER = env_bool("RUNGS_CELERY_EAGER", False)
 # Celery's Django fixup would close the database connection around every task, so each
 # segment paid a new PostgreSQL connection on the dispatch path. Workers keep it instead
-# and check it before each task as Django does per request (sweeps.tasks), under
-# CONN_MAX_AGE and the health check.
+# and check it before each task as Django does per request (sweeps.tasks); on PostgreSQL
+# that check hands it back to the process's pool, which lends it again after its health check.
 CELERY_DB_REUSE_MAX = 1000
 
 # --- auth, static, security -----------------------------------------------------------------
