@@ -95,6 +95,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that every /api/ answer (Django's own 400/404/413/500 too) is JSON.
+    "sweeps.api.middleware.ApiErrorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -277,6 +279,11 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
 SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+# The largest request body (bytes) any page or API call reads; a spec is a few KB. Past it
+# the API answers 413 (sweeps.api.middleware).
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("RUNGS_MAX_BODY_BYTES", 2_621_440, minimum=1024)
+# Debug pages hide DATABASE_URL / REDIS_URL and any password inside a URL (dashboard.debug).
+DEFAULT_EXCEPTION_REPORTER_FILTER = "dashboard.debug.SecretsFilter"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

@@ -2,21 +2,26 @@
 
 * 400: ``{"errors": {field: rule}}`` — the dotted field path (``scheduler.eta``,
   ``space.lr.low``, ``params.lr``) and the rule it breaks, exactly as
-  :class:`~sweeps.search.space.SpaceError` reports it. Parse errors name ``body``.
-* 401 / 403 / 404 / 405 / 406 / 409 / 415: ``{"detail": message}``.
+  :class:`~sweeps.search.space.SpaceError` reports it. Parse errors name ``body``; a
+  request Django itself found malformed names ``request``.
+* 401 / 403 / 404 / 405 / 406 / 409 / 413 / 415 / 5xx: ``{"detail": message}``.
+
+Errors Django answers before a view runs (no route, a body over the limit) get the same
+shapes from :mod:`sweeps.api.middleware`.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
+from django.core.exceptions import ObjectDoesNotExist, RequestDataTooBig
 from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework import exceptions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler, set_rollback
 
+from sweeps.api.parsers import PayloadTooLarge, body_limit, too_large_message
 from sweeps.search.space import SpaceError
 from sweeps.services import Conflict
 from sweeps.states import InvalidTransition
@@ -65,6 +70,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response |
         # re-read it and decide again, which is what 409 means.
         set_rollback()
         return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, RequestDataTooBig):
+        # DRF reads through request.body when the stream was touched; Django then refuses
+        # a body over DATA_UPLOAD_MAX_MEMORY_SIZE as a 400 HTML page unless caught here.
+        limit = body_limit()
+        exc = PayloadTooLarge(too_large_message(limit) if limit is not None else None)
     if isinstance(exc, ObjectDoesNotExist) and not isinstance(exc, Http404):
         # A service re-fetches rows under lock; a row that vanished meanwhile is a 404.
         exc = exceptions.NotFound()
@@ -94,6 +104,9 @@ NOT_ACCEPTABLE = OpenApiResponse(
     DetailSerializer, description="The Accept header asks for a type this API does not serve."
 )
 UNSUPPORTED = OpenApiResponse(DetailSerializer, description="The body is not JSON.")
+TOO_LARGE = OpenApiResponse(
+    DetailSerializer, description="The body is larger than the site's limit (RUNGS_MAX_BODY_BYTES)."
+)
 
 
 def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
@@ -105,6 +118,7 @@ def error_responses(*codes: int) -> dict[int, OpenApiResponse]:
         404: NOT_FOUND,
         406: NOT_ACCEPTABLE,
         409: CONFLICT,
+        413: TOO_LARGE,
         415: UNSUPPORTED,
     }
     return {code: known[code] for code in sorted({401, 406, *codes})}
