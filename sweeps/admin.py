@@ -2,7 +2,8 @@
 
 Search spaces are validated as a whole by :func:`sweeps.search.space.parse_space`, the same
 rules as the API and spec files; each error is shown on the parameter row and field it
-belongs to and nothing is saved. Sweeps and trials are read-only here: their state changes
+belongs to and nothing is saved. The JSON fields (choices, condition values) pass the same
+input guard as API bodies (:mod:`sweeps.guard`) before any rule reads them. Sweeps and trials are read-only here: their state changes
 go through :mod:`sweeps.services` (the dashboard and the API).
 """
 
@@ -13,13 +14,68 @@ from typing import Any
 from django import forms
 from django.contrib import admin
 from django.core.exceptions import ValidationError
+from django.forms.fields import InvalidJSONInput
 from django.http import HttpRequest
 
+from sweeps.guard import parse_json
 from sweeps.models import Event, Parameter, RungResult, SearchSpace, Sweep, Trial
 from sweeps.search.space import SpaceError, parse_space
 
 # Spec keys as parse_space names them -> the admin form field that holds them.
 SPEC_TO_FIELD = {"type": "kind", "condition": "condition_parent"}
+
+
+class GuardedJSONField(forms.JSONField):
+    """Django's JSON form field parsed by :func:`sweeps.guard.parse_json`: a deep list is a
+    form error, not a ``RecursionError``; a NUL or a 30-digit number never reaches the
+    database."""
+
+    def to_python(self, value: Any) -> Any:
+        if self.disabled or value in self.empty_values:
+            return super().to_python(value)
+        if isinstance(value, str):
+            try:
+                return parse_json(value, "value")
+            except SpaceError as exc:
+                raise ValidationError(
+                    "; ".join(exc.errors.values()), code="invalid", params={"value": value}
+                ) from None
+        return super().to_python(value)
+
+    def bound_data(self, data: Any, initial: Any) -> Any:
+        # Showing the form again re-reads the text; Django's json.loads would recurse.
+        if self.disabled or data is None:
+            return super().bound_data(data, initial)
+        try:
+            return parse_json(data, "value")
+        except SpaceError:
+            return InvalidJSONInput(data)
+
+
+PARAMETER_FIELDS = ("position", "name", "kind", "low", "high", "log", "step", "choices",
+                    "condition_parent", "condition_values")  # fmt: skip
+
+
+class ParameterForm(forms.ModelForm):  # type: ignore[type-arg]
+    choices = GuardedJSONField(
+        required=False, help_text=Parameter._meta.get_field("choices").help_text
+    )
+    condition_values = GuardedJSONField(
+        required=False, help_text=Parameter._meta.get_field("condition_values").help_text
+    )
+
+    class Meta:
+        model = Parameter
+        fields = PARAMETER_FIELDS
+
+    def clean_choices(self) -> Any:
+        # The model's default: an empty field is an empty list, not null.
+        value = self.cleaned_data.get("choices")
+        return [] if value is None else value
+
+    def clean_condition_values(self) -> Any:
+        value = self.cleaned_data.get("condition_values")
+        return [] if value is None else value
 
 
 class ParameterFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
@@ -56,10 +112,10 @@ class ParameterFormSet(forms.BaseInlineFormSet):  # type: ignore[type-arg]
 
 class ParameterInline(admin.TabularInline):  # type: ignore[type-arg]
     model = Parameter
+    form = ParameterForm
     formset = ParameterFormSet
     extra = 1
-    fields = ("position", "name", "kind", "low", "high", "log", "step", "choices",
-              "condition_parent", "condition_values")  # fmt: skip
+    fields = PARAMETER_FIELDS
 
 
 @admin.register(SearchSpace)

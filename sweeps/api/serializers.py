@@ -13,6 +13,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count
+from drf_spectacular.extensions import OpenApiSerializerExtension
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -20,7 +22,7 @@ from sweeps.models import RungResult, Sweep, Trial
 from sweeps.search.samplers import ACQ_FUNCS, BASE_ESTIMATORS, SAMPLERS
 from sweeps.search.schedulers import SCHEDULERS
 from sweeps.states import TrialStatus
-from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP
+from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, SEED_MAX
 
 TRIAL_STATUSES = [value for value, _ in TrialStatus.CHOICES]
 
@@ -99,10 +101,42 @@ class BestTrialSerializer(serializers.Serializer):
     value = serializers.FloatField()
 
 
-class ObjectiveSerializer(serializers.Serializer):
+class ClosedSerializer(serializers.Serializer):
+    """An object whose fields are all listed: the validators refuse any other key, so the
+    schema says ``additionalProperties: false`` (and ``minProperties`` when set)."""
+
+    min_properties: int | None = None
+
+
+class ClosedSerializerExtension(OpenApiSerializerExtension):
+    """Writes what :class:`ClosedSerializer` promises into the schema."""
+
+    target_class = ClosedSerializer
+    match_subclasses = True
+
+    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = auto_schema._map_serializer(
+            self.target, direction, bypass_extensions=True
+        )
+        schema["additionalProperties"] = False
+        if self.target.min_properties is not None:
+            schema["minProperties"] = self.target.min_properties
+        return schema
+
+
+class ClosedBodySchema(AutoSchema):
+    """The schema of a view whose body is a :class:`ClosedSerializer` with ``min_properties``:
+    the body is required, though none of its fields is on its own (PATCH: give any one)."""
+
+    def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> Any:
+        schema, required = super()._get_request_for_media_type(serializer, direction)
+        return schema, required or bool(getattr(serializer, "min_properties", None))
+
+
+class ObjectiveSerializer(ClosedSerializer):
     """Which metric is optimised, and in which direction."""
 
-    metric = serializers.CharField(max_length=32, required=False, default="val_loss")
+    metric = serializers.CharField(min_length=1, max_length=32, required=False, default="val_loss")
     mode = serializers.ChoiceField(choices=["min", "max"], required=False, default="min")
 
 
@@ -208,14 +242,14 @@ class MetricsPageSerializer(serializers.Serializer):
 # --- request bodies (documentation; validation is the service layer's) ----------------------
 
 
-class ConditionSpecSerializer(serializers.Serializer):
+class ConditionSpecSerializer(ClosedSerializer):
     """The parameter is active only when ``parent`` takes one of ``values``."""
 
     parent = serializers.CharField()
     values = serializers.ListField(child=serializers.JSONField(), min_length=1)
 
 
-class ParameterSpecSerializer(serializers.Serializer):
+class ParameterSpecSerializer(ClosedSerializer):
     """One dimension of a search space (see sweeps/search/space.py for the rules)."""
 
     type = serializers.ChoiceField(choices=["float", "int", "categorical"])
@@ -227,19 +261,19 @@ class ParameterSpecSerializer(serializers.Serializer):
     condition = ConditionSpecSerializer(required=False)
 
 
-class SamplerSpecSerializer(serializers.Serializer):
+class SamplerSpecSerializer(ClosedSerializer):
     """How configurations are proposed; the Bayesian options apply to ``bayes`` only."""
 
-    name = serializers.ChoiceField(choices=list(SAMPLERS), required=False, default="random")
+    name = serializers.ChoiceField(choices=list(SAMPLERS))
     base_estimator = serializers.ChoiceField(choices=list(BASE_ESTIMATORS), required=False)
     acq_func = serializers.ChoiceField(choices=list(ACQ_FUNCS), required=False)
-    n_initial_points = serializers.IntegerField(min_value=1, max_value=1000, required=False)
+    n_initial_points = serializers.IntegerField(min_value=2, max_value=10_000, required=False)
 
 
-class SchedulerSpecSerializer(serializers.Serializer):
+class SchedulerSpecSerializer(ClosedSerializer):
     """How budget is given out: rungs from ``min_resource`` to ``max_resource``, factor ``eta``."""
 
-    name = serializers.ChoiceField(choices=list(SCHEDULERS), required=False, default="hyperband")
+    name = serializers.ChoiceField(choices=list(SCHEDULERS))
     min_resource = serializers.FloatField(required=False)
     max_resource = serializers.FloatField(required=False)
     eta = serializers.IntegerField(min_value=2, required=False)
@@ -248,7 +282,7 @@ class SchedulerSpecSerializer(serializers.Serializer):
     )
 
 
-class SweepSpecSerializer(serializers.Serializer):
+class SweepSpecSerializer(ClosedSerializer):
     """A sweep spec, the same schema as spec files (sweeps/validation.py ``clean_spec``)."""
 
     name = serializers.CharField(max_length=200)
@@ -260,7 +294,9 @@ class SweepSpecSerializer(serializers.Serializer):
     space = serializers.DictField(
         child=ParameterSpecSerializer(),
         required=False,
-        help_text="Parameter name -> spec. Omit to use search_space or the trainer's default.",
+        allow_null=True,
+        help_text="Parameter name -> spec. Omit (or null) to use search_space or the "
+        "trainer's default.",
     )
     search_space = serializers.IntegerField(
         required=False, allow_null=True, help_text="Id of a saved search space."
@@ -269,18 +305,20 @@ class SweepSpecSerializer(serializers.Serializer):
     scheduler = SchedulerSpecSerializer(required=False)
     max_trials = serializers.IntegerField(min_value=1, max_value=MAX_TRIALS_CAP, required=False)
     concurrency = serializers.IntegerField(min_value=1, max_value=CONCURRENCY_CAP, required=False)
-    seed = serializers.IntegerField(min_value=0, max_value=2**32 - 1, required=False)
+    seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, required=False)
     start = serializers.BooleanField(required=False, default=True)
 
 
-class SweepUpdateSerializer(serializers.Serializer):
-    """The settings of a sweep that can change while it runs."""
+class SweepUpdateSerializer(ClosedSerializer):
+    """The settings of a sweep that can change while it runs; give at least one."""
+
+    min_properties = 1
 
     concurrency = serializers.IntegerField(min_value=1, max_value=CONCURRENCY_CAP, required=False)
     max_trials = serializers.IntegerField(min_value=1, max_value=MAX_TRIALS_CAP, required=False)
 
 
-class EnqueueSerializer(serializers.Serializer):
+class EnqueueSerializer(ClosedSerializer):
     """A manual trial: the configuration to train next."""
 
     params = serializers.DictField(help_text="Parameter name -> value, inside the sweep's space.")

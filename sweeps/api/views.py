@@ -7,7 +7,6 @@ Visibility is checked before anything else: a sweep or trial the user may not se
 
 from __future__ import annotations
 
-import math
 from typing import Any, ClassVar
 
 from django.contrib.auth.decorators import login_not_required
@@ -25,9 +24,8 @@ from drf_spectacular.utils import (
 )
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import NotFound, PermissionDenied
 from rest_framework.negotiation import BaseContentNegotiation
-from rest_framework.parsers import JSONParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -38,8 +36,10 @@ from sweeps import services
 from sweeps.access import can_steer, visible_sweeps
 from sweeps.api import exports
 from sweeps.api.errors import api_exception_handler, error_responses
+from sweeps.api.parsers import GuardedJSONParser
 from sweeps.api.serializers import (
     BracketSerializer,
+    ClosedBodySchema,
     EnqueueSerializer,
     MetricsPageSerializer,
     SweepSerializer,
@@ -48,9 +48,10 @@ from sweeps.api.serializers import (
     TrialSerializer,
     sweep_summaries,
 )
+from sweeps.guard import MAX_INT, check_text
 from sweeps.models import MetricPoint, Sweep, Trial
-from sweeps.search.space import SpaceError
-from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP
+from sweeps.search.space import SpaceError, shown_value
+from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, is_whole_number
 
 EXAMPLE_SPEC: dict[str, Any] = {
     "name": "lr search",
@@ -70,6 +71,8 @@ EXAMPLE_SPEC: dict[str, Any] = {
 # One page of raw metric points; clients follow ``cursor`` for the rest.
 METRICS_PAGE = 10_000
 MAX_POINTS_CAP = 100_000
+METRIC_NAME_MAX = 32  # MetricPoint.name's column
+NO_NUL = "^[^\\u0000]*$"  # the schema's way to say "no NUL character"
 
 
 class ApiView(APIView):
@@ -79,7 +82,7 @@ class ApiView(APIView):
     authentication_classes: ClassVar[list[type]] = [TokenAuthentication, SessionAuthentication]
     permission_classes: ClassVar[list[type]] = [IsAuthenticated]
     renderer_classes: ClassVar[list[type]] = [JSONRenderer]
-    parser_classes: ClassVar[list[type]] = [JSONParser]
+    parser_classes: ClassVar[list[type]] = [GuardedJSONParser]
 
     def get_exception_handler(self) -> Any:
         return api_exception_handler
@@ -95,6 +98,7 @@ def not_found(request: HttpRequest, path: str = "") -> JsonResponse:
 def visible_sweep(request: Request, pk: int, *, steer: bool = False) -> Sweep:
     """The sweep ``pk`` if ``request.user`` may see it (404 otherwise); 403 if they may not
     steer it and ``steer`` is asked."""
+    _check_id(pk)
     sweep = get_object_or_404(visible_sweeps(request.user), pk=pk)
     if steer and not can_steer(request.user, sweep):
         raise PermissionDenied("only the sweep's owner or staff may steer it")
@@ -103,6 +107,7 @@ def visible_sweep(request: Request, pk: int, *, steer: bool = False) -> Sweep:
 
 def visible_trial(request: Request, pk: int, *, steer: bool = False) -> Trial:
     """The trial ``pk`` if its sweep is visible to ``request.user``; as :func:`visible_sweep`."""
+    _check_id(pk)
     trial = get_object_or_404(
         Trial.objects.select_related("sweep").prefetch_related("rung_results"),
         pk=pk,
@@ -111,6 +116,13 @@ def visible_trial(request: Request, pk: int, *, steer: bool = False) -> Trial:
     if steer and not can_steer(request.user, trial.sweep):
         raise PermissionDenied("only the sweep's owner or staff may steer its trials")
     return trial
+
+
+def _check_id(pk: int) -> None:
+    # The route takes any run of digits; no row has an id past what a BIGINT column holds,
+    # and such an id must not reach the database (psycopg refuses to send it).
+    if pk > MAX_INT:
+        raise NotFound()
 
 
 def _sweep_data(sweep: Sweep) -> dict[str, Any]:
@@ -125,15 +137,10 @@ def _trial_data(trial: Trial) -> dict[str, Any]:
 
 def _whole_number(value: Any, field: str, low: int, high: int) -> int:
     """``value`` as an int in ``[low, high]``, or SpaceError naming ``field`` and the rule."""
-    if (
-        isinstance(value, bool)
-        or not isinstance(value, int | float)
-        or not math.isfinite(value)
-        or value != int(value)
-    ):
-        raise SpaceError({field: f"must be a whole number, got {value!r}"})
+    if not is_whole_number(value):
+        raise SpaceError({field: f"must be a whole number, got {shown_value(value)}"})
     if not low <= value <= high:
-        raise SpaceError({field: f"must be between {low} and {high}, got {value!r}"})
+        raise SpaceError({field: f"must be between {low} and {high}, got {shown_value(value)}"})
     return int(value)
 
 
@@ -141,10 +148,12 @@ def _query_int(request: Request, name: str, default: int | None, low: int, high:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise SpaceError({name: f"must be a whole number, got {raw!r}"}) from None
+    # int() takes Unicode digits, "_" and spaces too; the schema says ASCII digits.
+    if not raw.isascii() or not raw.lstrip("-").isdigit():
+        raise SpaceError({name: f"must be a whole number, got {raw[:40]!r}"})
+    if len(raw) > 20:
+        raise SpaceError({name: f"must be between {low} and {high}"})
+    value = int(raw)
     if not low <= value <= high:
         raise SpaceError({name: f"must be between {low} and {high}, got {value}"})
     return value
@@ -178,7 +187,7 @@ class SweepListView(ApiView):
             "answered with 400 and every bad field with its rule; nothing is created."
         ),
         request=SweepSpecSerializer,
-        responses={201: SweepSerializer, **error_responses(400, 403, 415)},
+        responses={201: SweepSerializer, **error_responses(400, 403, 413, 415)},
         examples=[
             OpenApiExample(
                 "Hyperband over the synthetic learning curve",
@@ -199,6 +208,8 @@ class SweepListView(ApiView):
 class SweepDetailView(ApiView):
     """One sweep: its status, counts per trial status and best trial; change its budget."""
 
+    schema = ClosedBodySchema()  # PATCH must send a body with at least one field
+
     @extend_schema(
         summary="A sweep with its trial counts and best trial",
         responses={200: SweepSerializer, **error_responses(404)},
@@ -209,7 +220,7 @@ class SweepDetailView(ApiView):
     @extend_schema(
         summary="Change a running sweep's concurrency or trial budget",
         request=SweepUpdateSerializer,
-        responses={200: SweepSerializer, **error_responses(400, 403, 404, 409, 415)},
+        responses={200: SweepSerializer, **error_responses(400, 403, 404, 409, 413, 415)},
         examples=[
             OpenApiExample("More workers", value={"concurrency": 4}, request_only=True),
             OpenApiExample("A larger trial budget", value={"max_trials": 50}, request_only=True),
@@ -286,7 +297,7 @@ class SweepTrialsView(ApiView):
     @extend_schema(
         summary="Enqueue a trial with chosen params; it starts next",
         request=EnqueueSerializer,
-        responses={201: TrialSerializer, **error_responses(400, 403, 404, 409, 415)},
+        responses={201: TrialSerializer, **error_responses(400, 403, 404, 409, 413, 415)},
         examples=[
             OpenApiExample(
                 "A configuration to try next",
@@ -381,14 +392,20 @@ class MetricsView(ApiView):
     @extend_schema(
         summary="A trial's metric points after a cursor",
         parameters=[
-            OpenApiParameter("name", str, description="Only this metric (e.g. train_loss)."),
             OpenApiParameter(
-                "after", int, description="Only points with id > after (the last cursor)."
+                "name",
+                {"type": "string", "maxLength": METRIC_NAME_MAX, "pattern": NO_NUL},
+                description="Only this metric (e.g. train_loss).",
+            ),
+            OpenApiParameter(
+                "after",
+                {"type": "integer", "minimum": 0, "maximum": MAX_INT},
+                description="Only points with id > after (the last cursor).",
             ),
             OpenApiParameter(
                 "max_points",
-                int,
-                description="Thin each series to at most this many points (2..100000).",
+                {"type": "integer", "minimum": 2, "maximum": MAX_POINTS_CAP},
+                description="Thin each series to at most this many points.",
             ),
         ],
         responses={200: MetricsPageSerializer, **error_responses(400, 404)},
@@ -396,9 +413,13 @@ class MetricsView(ApiView):
     def get(self, request: Request, pk: int) -> Response:
         trial = visible_trial(request, pk)
         name = request.query_params.get("name") or None
-        if name is not None and len(name) > 32:
-            raise SpaceError({"name": "must be a metric name of at most 32 characters"})
-        after = _query_int(request, "after", 0, 0, 2**63 - 1)
+        if name is not None and len(name) > METRIC_NAME_MAX:
+            raise SpaceError(
+                {"name": f"must be a metric name of at most {METRIC_NAME_MAX} characters"}
+            )
+        if name is not None:
+            check_text(name, "name")  # PostgreSQL refuses a NUL even in a WHERE clause
+        after = _query_int(request, "after", 0, 0, MAX_INT)
         max_points = _query_int(request, "max_points", None, 2, MAX_POINTS_CAP)
         assert after is not None
         points = MetricPoint.objects.filter(trial=trial, id__gt=after)
@@ -441,10 +462,11 @@ class ExportView(ApiView):
 
     def export(self, request: Request, pk: int) -> HttpResponse:
         sweep = visible_sweep(request, pk)
-        raw = request.query_params.get("metrics", "0").lower()
-        if raw not in ("0", "1", "true", "false", ""):
-            raise SpaceError({"metrics": f"must be 1 or 0, got {raw!r}"})
-        long = raw in ("1", "true")
+        raw = request.query_params.get("metrics", "0")
+        if raw not in ("0", "1"):
+            # Only what the schema documents ("true" was taken once, and the schema said 0/1).
+            raise SpaceError({"metrics": f"must be 1 or 0, got {raw[:40]!r}"})
+        long = raw == "1"
         frame = exports.metrics_frame(sweep) if long else exports.trials_frame(sweep)
         body, content_type = exports.render(frame, self.fmt)
         response = HttpResponse(body, content_type=content_type)
