@@ -596,26 +596,20 @@ class Scenario:
 
     def plan(self) -> Iterator[Callable[[], Any]]:
         """The faults, in order; each ``yield`` waits until its condition holds."""
-        found = yield self.victim()
-        self.kill_worker(found)
+        self.kill_worker((yield self.victim()))
         if self.redis_backend:
             yield self.after(2)
             self.terminate_backends()
-        found = yield self.victim()
+        yield self.victim()  # Ctrl-C while a segment is mid-way
         yield from self.ctrl_c()
-        found = yield self.victim()
-        self.kill_worker(found)
+        self.kill_worker((yield self.victim()))
         if self.redis_backend:
             yield self.after(1)
             yield from self.redis_outage()
             yield self.after(3)
             self.terminate_backends()
-        if not any(r >= 2 for r in self.kill_rungs):
-            found = yield self.victim(min_rung=2)
-            self.kill_worker(found)
-        else:
-            found = yield self.victim()
-            self.kill_worker(found)
+        deep_yet = any(rung >= 2 for rung in self.kill_rungs)
+        self.kill_worker((yield self.victim(min_rung=0 if deep_yet else 2)))
 
     def ctrl_c(self) -> Iterator[Callable[[], Any]]:
         assert self.up.proc is not None
