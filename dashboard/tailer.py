@@ -100,8 +100,8 @@ _upkeep = threading.local()
 
 def _in_thread(executor: ThreadPoolExecutor, fn: Callable[..., Any], *args: Any) -> Awaitable[Any]:
     def run() -> Any:
-        # Connection upkeep (CONN_MAX_AGE, a dropped connection) once a second, not around
-        # every read: on PostgreSQL each check costs a health-check round trip.
+        # Connection upkeep once a second, not around every read: on PostgreSQL it hands the
+        # connection back to the pool, which checks it (a round trip) before lending it again.
         now = time.monotonic()
         if now - getattr(_upkeep, "at", -math.inf) >= CHECK_EVERY:
             close_old_connections()
