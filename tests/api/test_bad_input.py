@@ -337,3 +337,17 @@ def test_a_cursor_that_is_no_plain_int64_is_400(
         reverse("api-trial-metrics", args=[trial.pk]), {"after": value}
     )
     assert_names(response, "after")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_asgi_a_big_body_and_a_newline_path_are_json(owner: Any) -> None:
+    # daphne serves Rungs through Django's ASGI handler, which spools the body to a file.
+    from django.test import AsyncClient
+
+    client = AsyncClient()
+    big = await client.post(
+        "/api/sweeps/", b"[" + b"0," * (10 * 2**20) + b"0]", content_type="application/json"
+    )
+    assert big.status_code == 413 and "at most" in big.json()["detail"]
+    newline = await client.get("/api/%0A")
+    assert newline.status_code == 404 and newline.json() == {"detail": "Not found."}
