@@ -364,6 +364,25 @@ def _segment_trial(trial_id: int, attempt: int) -> Trial | None:
     return trial
 
 
+def _advance_after_stale(trial_id: int) -> None:
+    """A report that did not count (stale, or already recorded) still gets the sweep its turn
+    once the transaction is over: when a worker reports again because the first report's
+    connection dropped after its commit, the turn that should have followed it never ran."""
+    sweep_id = Trial.objects.filter(pk=trial_id).values_list("sweep_id", flat=True).first()
+    if sweep_id is not None:
+        transaction.on_commit(lambda: advance_sweep(sweep_id))
+
+
+def _claimed_segment(trial_id: int, attempt: int) -> Trial | None:
+    """The locked trial if ``attempt`` is its current segment and a worker still holds it.
+
+    None for a report that already counted: a worker retrying its report after a dropped
+    connection, or one reaped meanwhile. So reporting twice records once.
+    """
+    trial = _segment_trial(trial_id, attempt)
+    return trial if trial is not None and trial.worker else None
+
+
 @transaction.atomic
 def begin_segment(trial_id: int, rung: int, attempt: int, worker: str) -> SegmentSpec | None:
     """Claim a dispatched segment; None when it is stale, a duplicate, or no longer wanted."""
@@ -452,9 +471,9 @@ def finish_segment(
 ) -> None:
     """Record a finished rung (once: unique per trial and rung) and let the scheduler decide."""
     with transaction.atomic():
-        trial = _segment_trial(trial_id, attempt)
+        trial = _claimed_segment(trial_id, attempt)
         if trial is None or trial.rung != rung:
-            return
+            return _advance_after_stale(trial_id)
         roll_up(trial)  # the segment's points are final
         finite = value if value is not None and math.isfinite(value) else None
         RungResult.objects.get_or_create(
@@ -492,9 +511,9 @@ def interrupt_segment(
     (resumed from this checkpoint by the next free worker; not a retry, nothing dropped).
     """
     with transaction.atomic():
-        trial = _segment_trial(trial_id, attempt)
+        trial = _claimed_segment(trial_id, attempt)
         if trial is None:
-            return
+            return _advance_after_stale(trial_id)
         roll_up(trial)
         trial.resource_done, trial.step, trial.checkpoint = resource_done, step, checkpoint
         trial.worker, trial.heartbeat_at = "", None
@@ -526,9 +545,9 @@ def fail_segment(
     """A segment failed. Retry it (from its checkpoint) while this segment has tries left,
     else fail the trial."""
     with transaction.atomic():
-        trial = _segment_trial(trial_id, attempt)
+        trial = _claimed_segment(trial_id, attempt)
         if trial is None:
-            return
+            return _advance_after_stale(trial_id)
         trial.worker, trial.heartbeat_at, trial.error = "", None, reason[-4000:]
         if trial.status != TrialStatus.RUNNING:
             roll_up(trial)

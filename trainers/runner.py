@@ -273,22 +273,33 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
         "step": result.step,
         "checkpoint": result.checkpoint,
     }
+    # A report lost to a dropped connection would leave the segment to its lease, and a
+    # retry; each service records a segment once, so asking again is safe.
     if result.outcome == DONE:
-        services.finish_segment(
-            spec.trial_id, spec.attempt, spec.rung, value=result.value, **progress
+        retry_db(
+            lambda: services.finish_segment(
+                spec.trial_id, spec.attempt, spec.rung, value=result.value, **progress
+            ),
+            "reporting a finished segment",
         )
         if result.last_decision == CONTINUE and result.checkpoint:
             # The database now names this file; the trial's older files can go.
             prune_trial(spec.sweep_id, spec.trial_id, keep=result.checkpoint)
     elif result.outcome in ("stop", "pause"):
-        services.interrupt_segment(
-            spec.trial_id, spec.attempt, release=SHUTTING_DOWN.is_set(), **progress
+        retry_db(
+            lambda: services.interrupt_segment(
+                spec.trial_id, spec.attempt, release=SHUTTING_DOWN.is_set(), **progress
+            ),
+            "reporting an interrupted segment",
         )
     else:
-        services.fail_segment(
-            spec.trial_id,
-            spec.attempt,
-            reason=result.reason,
-            diverged=result.outcome == DIVERGED,
-            retry=result.outcome == RETRY,
+        retry_db(
+            lambda: services.fail_segment(
+                spec.trial_id,
+                spec.attempt,
+                reason=result.reason,
+                diverged=result.outcome == DIVERGED,
+                retry=result.outcome == RETRY,
+            ),
+            "reporting a failed segment",
         )

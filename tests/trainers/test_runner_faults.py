@@ -92,3 +92,30 @@ def test_a_trial_lost_on_its_top_rung_still_finishes_the_sweep(
     top = RungResult.objects.get(sweep=sweep, rung=2)
     winner = Trial.objects.get(pk=top.trial_id)
     assert winner.status == "completed" and winner.attempt == 4 and winner.resource_done == 9
+
+
+@pytest.mark.parametrize("dropped", ["before its commit", "after its commit"])
+def test_a_report_whose_connection_dropped_is_sent_again_and_counts_once(
+    user: Any, queue: Queue, monkeypatch: pytest.MonkeyPatch, dropped: str
+) -> None:
+    from django.db import OperationalError
+
+    real = services.finish_segment
+    calls: list[int] = []
+
+    def flaky(*args: Any, **kwargs: Any) -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            if dropped == "after its commit":
+                real(*args, **kwargs)
+            raise OperationalError("terminating connection due to administrator command")
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(services, "finish_segment", flaky)
+    sweep = launch(user, max_trials=2, scheduler={"name": "fifo", "max_resource": 1})
+    queue.run_all()
+    sweep.refresh_from_db()
+    assert len(calls) == 3, "the first report was sent again; the second trial reported once"
+    assert sweep.status == "completed" and sweep.trials.filter(status="completed").count() == 2
+    assert RungResult.objects.filter(sweep=sweep).count() == 2
+    assert sweep.events.filter(kind="rung_done").count() == 2
