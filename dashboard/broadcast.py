@@ -60,8 +60,10 @@ class _Sender:
             self.waiting.discard(sweep_id)
         try:
             await asyncio.wait_for(layer.group_send(sweep_group(sweep_id), NUDGE), SEND_TIMEOUT)
-        except Exception:  # a nudge is an optimisation: pages also poll, so losing one is fine
-            log.warning("could not nudge sweep %s", sweep_id, exc_info=True)
+        except (
+            Exception
+        ) as exc:  # a nudge is an optimisation: pages also poll, so losing one is fine
+            log.warning("could not nudge sweep %s: %r", sweep_id, exc)
 
 
 _sender: _Sender | None = None
@@ -95,5 +97,5 @@ def nudge_sweep(sweep_id: int) -> None:
             async_to_sync(layer.group_send)(sweep_group(sweep_id), NUDGE)
         else:
             _get_sender().nudge(layer, sweep_id)
-    except Exception:  # a nudge is an optimisation: pages also poll, so losing one is fine
-        log.warning("could not nudge sweep %s", sweep_id, exc_info=True)
+    except Exception as exc:  # a nudge is an optimisation: pages also poll, so losing one is fine
+        log.warning("could not nudge sweep %s: %r", sweep_id, exc)

@@ -328,6 +328,8 @@ if RUNGS_KEEP_CHECKPOINTS not in ("best", "all", "none"):
 RUNGS_METRIC_FLUSH_SECONDS = env_float("RUNGS_METRIC_FLUSH_SECONDS", 0.02 if REDIS_URL else 0.1)
 # How often a trainer asks whether it was killed or paused.
 RUNGS_DECISION_SECONDS = env_float("RUNGS_DECISION_SECONDS", 0.2)
+# Tries of one segment (a lost worker, a crash) before its trial fails; each rung has its own.
+# A queued segment no worker claimed within a lease is sent again.
 RUNGS_MAX_ATTEMPTS = env_int("RUNGS_MAX_ATTEMPTS", 3, minimum=1)
 # Seconds `up` gives its children to stop (workers checkpoint and release their segments).
 RUNGS_STOP_GRACE_SECONDS = env_float("RUNGS_STOP_GRACE_SECONDS", 20.0, minimum=1.0)

@@ -421,13 +421,16 @@ class SweepTailer:
         self.bracket = self._bracket()
         self._refreshed = time.monotonic()
 
-    def _read_points(self, now: float) -> tuple[list[Row], int]:
-        """New points past the cursor (reader thread); moves only the tracker."""
-        rows = list(
+    def _points_qs(self) -> Any:
+        return (
             MetricPoint.objects.filter(sweep_id=self.sweep_id, id__gt=self.tracker.cursor)
             .order_by("id")
-            .values_list("id", "trial_id", "name", "step", "value", "time")[:BATCH]
+            .values_list("id", "trial_id", "name", "step", "value", "time")
         )
+
+    def _read_points(self, now: float) -> tuple[list[Row], int]:
+        """New points past the cursor (reader thread); moves only the tracker."""
+        rows = list(self._points_qs()[:BATCH])
         ids = [r[0] for r in rows]
         idle = now - self._refreshed >= REFRESH
         if rows and self.tracker.contiguous(ids):
@@ -443,6 +446,11 @@ class SweepTailer:
             hi = ids[-1] if ids else (visible[-1] if visible else None)
             if ids and len(visible) == SCAN:
                 hi = visible[-1]
+            if not ids and hi is not None:
+                # This sweep's points committed between the first read and the scan are in
+                # ``visible``: read them, or the cursor would move past them unread.
+                rows = list(self._points_qs().filter(id__lte=hi)[:BATCH])
+                ids = [r[0] for r in rows]
             if hi is not None:
                 taken = self.tracker.take([i for i in ids if i <= hi], visible, hi, now=now)
                 rows = rows[:taken]

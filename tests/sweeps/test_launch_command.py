@@ -55,3 +55,16 @@ def test_a_sweep_that_produced_nothing_exits_non_zero_with_the_reason(
     assert failed.value.returncode == 1
     out = capsys.readouterr().out
     assert "no trial produced a result (2 diverged)" in out
+
+
+@pytest.mark.parametrize("suffix", [".json", ".yaml"])
+def test_a_spec_file_nested_too_deep_is_refused_naming_the_spec(
+    tmp_path: Path, user: Any, suffix: str
+) -> None:
+    path = tmp_path / f"deep{suffix}"
+    path.write_text("[" * 10_000 + "]" * 10_000)
+    with pytest.raises(CommandError, match="spec: .*nested deeper"):
+        call_command("launch", str(path), "--user", user.username)
+    from sweeps.models import Sweep
+
+    assert not Sweep.objects.exists()

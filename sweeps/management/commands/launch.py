@@ -20,6 +20,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
 from sweeps import services
+from sweeps.guard import MAX_DEPTH, parse_json
 from sweeps.models import Sweep
 from sweeps.search.space import SpaceError
 from sweeps.states import SweepStatus, TrialStatus
@@ -30,12 +31,14 @@ def load_spec(path: Path) -> Any:
         text = path.read_text()
     except OSError as exc:
         raise CommandError(f"cannot read {path}: {exc.strerror}") from exc
+    if path.suffix.lower() not in (".yaml", ".yml"):
+        return parse_json(text, "spec", document=True)  # SpaceError: reported with the fields
     try:
-        if path.suffix.lower() in (".yaml", ".yml"):
-            return yaml.safe_load(text)
-        return json.loads(text)
-    except (yaml.YAMLError, json.JSONDecodeError) as exc:
-        raise CommandError(f"{path} is not valid {path.suffix.lstrip('.').upper()}: {exc}") from exc
+        return yaml.safe_load(text)
+    except RecursionError:
+        raise SpaceError({"spec": f"is nested deeper than {MAX_DEPTH} levels"}) from None
+    except yaml.YAMLError as exc:
+        raise CommandError(f"{path} is not valid YAML: {exc}") from exc
 
 
 def progress_line(sweep: Sweep, width: int = 30) -> str:
