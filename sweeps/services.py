@@ -24,6 +24,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dashboard.broadcast import nudge_sweep
+from sweeps.enums import SegmentDecision
 from sweeps.ingest import drop_points_after, roll_up
 from sweeps.models import Event, RungResult, Sweep, Trial
 from sweeps.search.space import SpaceError
@@ -408,7 +409,7 @@ def begin_segment(trial_id: int, rung: int, attempt: int, worker: str) -> Segmen
     )  # fmt: skip
 
 
-def heartbeat(trial_id: int, attempt: int) -> str:
+def heartbeat(trial_id: int, attempt: int) -> SegmentDecision:
     """Renew the lease and say what the trainer should do: continue, stop or pause."""
     row = (
         Trial.objects.filter(pk=trial_id)
@@ -416,16 +417,16 @@ def heartbeat(trial_id: int, attempt: int) -> str:
         .first()
     )
     if row is None or row["attempt"] != attempt:
-        return "stop"
+        return SegmentDecision.STOP
     if row["status"] == TrialStatus.PAUSED:
-        return "pause"
+        return SegmentDecision.PAUSE
     if row["status"] != TrialStatus.RUNNING or row["sweep__status"] == SweepStatus.CANCELLED:
-        return "stop"
+        return SegmentDecision.STOP
     now = timezone.now()
     # Trainers ask several times a second; the lease needs a write only now and then.
     if row["heartbeat_at"] is None or now - row["heartbeat_at"] >= HEARTBEAT_WRITE_EVERY:
         Trial.objects.filter(pk=trial_id, attempt=attempt).update(heartbeat_at=now)
-    return "continue"
+    return SegmentDecision.CONTINUE
 
 
 def checkpoint_saved(

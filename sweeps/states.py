@@ -1,52 +1,29 @@
 """The state machines of sweeps and trials: the one place that says which moves are allowed.
 
-Models call :func:`check_transition` whenever a status changes (see ``StatusModel.save``), so
+The statuses themselves live in :mod:`sweeps.enums` (Django-free, shared with the search
+engine and the trainers) and are re-exported here. Models call :func:`check_transition` whenever a status changes (see ``StatusModel.save``), so
 no code path can move a row along an edge that is not listed here.
 """
 
 from __future__ import annotations
+
+from sweeps.enums import SweepStatus, TrialStatus
+
+__all__ = ["TRANSITIONS", "InvalidTransition", "SweepStatus", "TrialStatus", "check_transition"]
 
 
 class InvalidTransition(ValueError):
     """A status change that the state machine forbids."""
 
     def __init__(self, kind: str, current: str, target: str) -> None:
+        # Plain strings: a status enum's repr would leak into the message the API returns.
+        current, target = str(current), str(target)
         self.kind, self.current, self.target = kind, current, target
         allowed = sorted(TRANSITIONS[kind].get(current, ()))
         super().__init__(
             f"a {kind} cannot go from {current!r} to {target!r}; "
             f"allowed from {current!r}: {', '.join(allowed) or 'none (terminal)'}"
         )
-
-
-class SweepStatus:
-    DRAFT = "draft"
-    RUNNING = "running"
-    PAUSED = "paused"
-    COMPLETED = "completed"
-    CANCELLED = "cancelled"
-    FAILED = "failed"
-    CHOICES = [(s, s) for s in (DRAFT, RUNNING, PAUSED, COMPLETED, CANCELLED, FAILED)]
-    TERMINAL = frozenset({CANCELLED, FAILED})
-
-
-class TrialStatus:
-    PENDING = "pending"  # created or promoted; waits for a worker slot
-    RUNNING = "running"  # a segment is training it
-    WAITING = "waiting"  # finished a rung; the scheduler has not decided yet
-    PAUSED = "paused"  # paused by a user; keeps its place and checkpoint
-    STOPPED = "stopped"  # cut by the scheduler (not in the top 1/eta)
-    COMPLETED = "completed"  # reached the largest budget
-    KILLED = "killed"  # killed by a user
-    FAILED = "failed"  # error, out of memory, or too many lost workers
-    DIVERGED = "diverged"  # NaN / inf loss
-    CHOICES = [
-        (s, s)
-        for s in (PENDING, RUNNING, WAITING, PAUSED, STOPPED, COMPLETED, KILLED, FAILED, DIVERGED)
-    ]
-    TERMINAL = frozenset({KILLED, FAILED, DIVERGED})
-    FINISHED = frozenset({STOPPED, COMPLETED, KILLED, FAILED, DIVERGED})
-    ACTIVE = frozenset({PENDING, RUNNING, WAITING, PAUSED})
 
 
 _S, _T = SweepStatus, TrialStatus

@@ -37,10 +37,12 @@ from typing import Any
 
 from django.db import DatabaseError, close_old_connections, connections
 
+from sweeps.enums import SegmentDecision
+
 log = logging.getLogger(__name__)
 
-CONTINUE, STOP, PAUSE = "continue", "stop", "pause"
-DECISIONS = (CONTINUE, STOP, PAUSE)
+CONTINUE, STOP, PAUSE = SegmentDecision.CONTINUE, SegmentDecision.STOP, SegmentDecision.PAUSE
+DECISIONS = tuple(d.value for d in SegmentDecision)  # values: they appear in an error message
 STEP_METRICS = ("train_loss", "grad_norm", "lr", "samples_per_s")
 
 Point = tuple[str, int, float | None, float]

@@ -54,6 +54,7 @@ from typing import Any
 
 from django.conf import settings
 
+from sweeps.enums import Outcome
 from trainers.checkpoints import CheckpointError, prune_trial
 from trainers.device import Device, cuda_memory_guard, is_out_of_memory, select_device
 from trainers.reporting import (
@@ -68,7 +69,7 @@ from trainers.session import DONE, Session
 
 log = logging.getLogger(__name__)
 
-DIVERGED, FAILED, RETRY = "diverged", "failed", "retry"
+DIVERGED, FAILED, RETRY = Outcome.DIVERGED, Outcome.FAILED, Outcome.RETRY
 REASON_CHARS = 3000
 # The SIGALRM backstop fires this long (or 10 % of the limit, if more) after the soft limit.
 HARD_LIMIT_GRACE = 10.0
@@ -207,7 +208,7 @@ def execute_segment(
         log.exception("segment of trial %s failed", spec.trial_id)
         return result(RETRY, short_traceback(exc))
 
-    if session.outcome not in (DONE, "stop", "pause"):
+    if session.outcome not in (DONE, Outcome.STOP, Outcome.PAUSE):
         return result(FAILED, f"trainer {spec.trainer!r} returned without an outcome")
     if session.outcome != DONE:
         return result(session.outcome)
@@ -285,7 +286,7 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
         if result.last_decision == CONTINUE and result.checkpoint:
             # The database now names this file; the trial's older files can go.
             prune_trial(spec.sweep_id, spec.trial_id, keep=result.checkpoint)
-    elif result.outcome in ("stop", "pause"):
+    elif result.outcome in (Outcome.STOP, Outcome.PAUSE):
         retry_db(
             lambda: services.interrupt_segment(
                 spec.trial_id, spec.attempt, release=SHUTTING_DOWN.is_set(), **progress

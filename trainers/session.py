@@ -26,12 +26,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from sweeps.enums import Outcome
 from trainers import checkpoints
 from trainers.base import EPOCHS
 from trainers.device import Device
 from trainers.reporting import CONTINUE, Reporter
 
-DONE = "done"
+DONE = Outcome.DONE
 
 # Called after each checkpoint file is safely on disk: (path, step, resource_done) -> whether
 # the database now names it (the runner records it with services.checkpoint_saved).

@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from sweeps.enums import TrialStatus
+
 __all__ = [
     "ACTIVE",
     "COMPLETED",
@@ -43,21 +45,23 @@ __all__ = [
     "normalise",
 ]
 
-# Trial statuses, as stored by the app.
-PENDING = "pending"  # created / queued for a rung, not started yet (holds a worker slot)
-RUNNING = "running"
-PAUSED = "paused"  # paused by a user: keeps its place, resumes where it was
-WAITING = "waiting"  # finished its rung, result recorded, awaiting a decision
-STOPPED = "stopped"  # cut by the scheduler (a user may still promote it by hand)
-COMPLETED = "completed"  # reached the top rung (a user may still extend it)
-KILLED = "killed"  # by a user: terminal
-FAILED = "failed"  # crashed: terminal
-DIVERGED = "diverged"  # NaN / inf: terminal
+# Trial statuses, as stored by the app (one definition, shared with the app and the trainers).
+PENDING = TrialStatus.PENDING  # created / queued for a rung, not started yet (holds a slot)
+RUNNING = TrialStatus.RUNNING
+PAUSED = TrialStatus.PAUSED  # paused by a user: keeps its place, resumes where it was
+WAITING = TrialStatus.WAITING  # finished its rung, result recorded, awaiting a decision
+STOPPED = TrialStatus.STOPPED  # cut by the scheduler (a user may still promote it by hand)
+COMPLETED = TrialStatus.COMPLETED  # reached the top rung (a user may still extend it)
+KILLED = TrialStatus.KILLED  # by a user: terminal
+FAILED = TrialStatus.FAILED  # crashed: terminal
+DIVERGED = TrialStatus.DIVERGED  # NaN / inf: terminal
 
-STATUSES = (PENDING, RUNNING, PAUSED, WAITING, STOPPED, COMPLETED, KILLED, FAILED, DIVERGED)
-ACTIVE = frozenset({PENDING, RUNNING, PAUSED, WAITING})
-TERMINAL = frozenset({KILLED, FAILED, DIVERGED})
-FINISHED = frozenset({STOPPED, COMPLETED}) | TERMINAL
+# Plain strings, so the error message below lists values, not enum reprs.
+STATUSES = (PENDING.value, RUNNING.value, PAUSED.value, WAITING.value, STOPPED.value,
+            COMPLETED.value, KILLED.value, FAILED.value, DIVERGED.value)  # fmt: skip
+ACTIVE = TrialStatus.ACTIVE
+TERMINAL = TrialStatus.TERMINAL
+FINISHED = TrialStatus.FINISHED
 
 
 def normalise(value: float, mode: str) -> float:
