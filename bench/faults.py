@@ -179,6 +179,8 @@ class FaultReport:
         if self.longest_stall_s > self.lease_s + STALL_SLACK:
             out.append(f"idle stall of {self.longest_stall_s:.1f} s > lease {self.lease_s:g} s "
                        f"+ {STALL_SLACK:g} s ({self.stall_where})")  # fmt: skip
+        if self.live.missing_on_page:
+            out.append(f"the live page never received {self.live.missing_on_page} final points")
         if self.unplanned_up_exits:
             out.append(f"up exited by itself: {'; '.join(self.unplanned_up_exits)}")
         if self.left_behind:
@@ -900,12 +902,9 @@ while Redis is down (10 s), and the workers reconnect on Celery's back-off (trie
 4 and 6 s: the third, 12 s after the loss, finds it), 2-3 s after Redis returns. While Redis is down, live pages are closed by the server
 (1011) and reconnect with their cursor once it is back; they are pushed again at once.
 "Points the page missed": final points of `train_loss` / `grad_norm` that the open page never
-received. Three PostgreSQL test runs missed 2, 16 and 6 (single steps of a trial, no fault
-nearby): the tailer reads the sweep's new points, finds none and, when it has not
-refreshed for a second, scans every visible id past its cursor and moves the cursor to the
-newest; a batch committed between those two queries is in the scan but was never read, so
-the cursor passes it (`SweepTailer._read_points`, the idle branch). The database keeps the
-points; a reload of the page shows them."""
+received (it reconnects with its cursor after an outage, so it should miss none). An earlier
+run found single steps missing: the tailer's idle scan of every visible id could move its
+cursor past a batch committed between its two queries; it now reads such a batch first."""
 
 
 LABELS = {"redis": "PostgreSQL + Redis", "embedded": "embedded (SQLite + filesystem broker)"}
