@@ -26,7 +26,7 @@ def build_schema() -> dict[str, Any]:
     """The API's OpenAPI schema (the same document ``/api/schema/`` serves)."""
     from sweeps.api.urls import schema_patterns
 
-    return SchemaGenerator(patterns=schema_patterns).get_schema(request=None, public=True)
+    return SchemaGenerator(patterns=schema_patterns()).get_schema(request=None, public=True)
 
 
 def _ref_name(schema: dict[str, Any]) -> str | None:

@@ -13,11 +13,10 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.db.models import Count
-from drf_spectacular.extensions import OpenApiSerializerExtension
-from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from sweeps.api.closed import ClosedSerializer
 from sweeps.models import RungResult, Sweep, Trial
 from sweeps.search.samplers import ACQ_FUNCS, BASE_ESTIMATORS, SAMPLERS
 from sweeps.search.schedulers import SCHEDULERS
@@ -99,38 +98,6 @@ class BestTrialSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     number = serializers.IntegerField()
     value = serializers.FloatField()
-
-
-class ClosedSerializer(serializers.Serializer):
-    """An object whose fields are all listed: the validators refuse any other key, so the
-    schema says ``additionalProperties: false`` (and ``minProperties`` when set)."""
-
-    min_properties: int | None = None
-
-
-class ClosedSerializerExtension(OpenApiSerializerExtension):
-    """Writes what :class:`ClosedSerializer` promises into the schema."""
-
-    target_class = ClosedSerializer
-    match_subclasses = True
-
-    def map_serializer(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
-        schema: dict[str, Any] = auto_schema._map_serializer(
-            self.target, direction, bypass_extensions=True
-        )
-        schema["additionalProperties"] = False
-        if self.target.min_properties is not None:
-            schema["minProperties"] = self.target.min_properties
-        return schema
-
-
-class ClosedBodySchema(AutoSchema):
-    """The schema of a view whose body is a :class:`ClosedSerializer` with ``min_properties``:
-    the body is required, though none of its fields is on its own (PATCH: give any one)."""
-
-    def _get_request_for_media_type(self, serializer: Any, direction: str = "request") -> Any:
-        schema, required = super()._get_request_for_media_type(serializer, direction)
-        return schema, required or bool(getattr(serializer, "min_properties", None))
 
 
 class ObjectiveSerializer(ClosedSerializer):
@@ -307,21 +274,6 @@ class SweepSpecSerializer(ClosedSerializer):
     concurrency = serializers.IntegerField(min_value=1, max_value=CONCURRENCY_CAP, required=False)
     seed = serializers.IntegerField(min_value=0, max_value=SEED_MAX, required=False)
     start = serializers.BooleanField(required=False, default=True)
-
-
-class SweepUpdateSerializer(ClosedSerializer):
-    """The settings of a sweep that can change while it runs; give at least one."""
-
-    min_properties = 1
-
-    concurrency = serializers.IntegerField(min_value=1, max_value=CONCURRENCY_CAP, required=False)
-    max_trials = serializers.IntegerField(min_value=1, max_value=MAX_TRIALS_CAP, required=False)
-
-
-class EnqueueSerializer(ClosedSerializer):
-    """A manual trial: the configuration to train next."""
-
-    params = serializers.DictField(help_text="Parameter name -> value, inside the sweep's space.")
 
 
 # --- the bracket picture (sweeps.queries.bracket) ------------------------------------------

@@ -15,6 +15,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
+from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
@@ -32,26 +33,24 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from sweeps import services
+from sweeps import actions, services
 from sweeps.access import can_steer, visible_sweeps
+from sweeps.actions import Action
 from sweeps.api import exports
+from sweeps.api.closed import ClosedBodySchema
 from sweeps.api.errors import api_exception_handler, error_responses
 from sweeps.api.parsers import GuardedJSONParser
 from sweeps.api.serializers import (
     BracketSerializer,
-    ClosedBodySchema,
-    EnqueueSerializer,
     MetricsPageSerializer,
     SweepSerializer,
     SweepSpecSerializer,
-    SweepUpdateSerializer,
     TrialSerializer,
     sweep_summaries,
 )
 from sweeps.guard import MAX_INT, check_text
 from sweeps.models import MetricPoint, Sweep, Trial
-from sweeps.search.space import SpaceError, shown_value
-from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, is_whole_number
+from sweeps.search.space import SpaceError
 
 EXAMPLE_SPEC: dict[str, Any] = {
     "name": "lr search",
@@ -135,15 +134,6 @@ def _trial_data(trial: Trial) -> dict[str, Any]:
     return TrialSerializer(trial).data
 
 
-def _whole_number(value: Any, field: str, low: int, high: int) -> int:
-    """``value`` as an int in ``[low, high]``, or SpaceError naming ``field`` and the rule."""
-    if not is_whole_number(value):
-        raise SpaceError({field: f"must be a whole number, got {shown_value(value)}"})
-    if not low <= value <= high:
-        raise SpaceError({field: f"must be between {low} and {high}, got {shown_value(value)}"})
-    return int(value)
-
-
 def _query_int(request: Request, name: str, default: int | None, low: int, high: int) -> int | None:
     raw = request.query_params.get(name)
     if raw is None or raw == "":
@@ -163,6 +153,68 @@ def _object_body(request: Request) -> dict[str, Any]:
     if not isinstance(request.data, dict):
         raise SpaceError({"body": "must be a JSON object"})
     return request.data
+
+
+def steer(request: Request, action: Action, pk: int) -> Any:
+    """Carry out ``action`` on object ``pk`` through :func:`sweeps.actions.perform`, its
+    errors turned into the API's (404, 403, 400, 409 in that order of checking)."""
+    _check_id(pk)
+    # An action without a body never reads one: what a client sends to /pause/ is ignored,
+    # as it always was.
+    body = request.data if action.body is not None else None
+    try:
+        return actions.perform(request.user, action, pk, body)
+    except actions.Missing:
+        raise NotFound() from None
+    except actions.Forbidden as exc:
+        raise PermissionDenied(str(exc)) from None
+
+
+def _result(action: Action, obj: Any) -> Response:
+    data = _trial_data(obj) if action.result == "trial" else _sweep_data(obj)
+    if not action.created:
+        return Response(data)
+    route = "api-trial" if action.result == "trial" else "api-sweep"
+    return Response(
+        data,
+        status=status.HTTP_201_CREATED,
+        headers={"Location": reverse(route, args=[obj.pk])},
+    )
+
+
+class ActionSchema(AutoSchema):
+    """The schema of one :class:`ActionView` route, read from its :class:`Action`."""
+
+    def _action(self) -> Action:
+        action = self.view.declared
+        assert action is not None, "the schema is built from routes with a declared action"
+        return action
+
+    def get_summary(self) -> str | None:
+        return self._action().summary
+
+    def get_request_serializer(self) -> Any:
+        return self._action().body
+
+    def get_response_serializers(self) -> Any:
+        action = self._action()
+        out = TrialSerializer if action.result == "trial" else SweepSerializer
+        codes = (400, 403, 404, 409, 413, 415) if action.body else (403, 404, 409)
+        return {201 if action.created else 200: out, **error_responses(*codes)}
+
+
+class ActionView(ApiView):
+    """Every ``POST /api/<sweeps|trials>/<id>/<verb>/`` steering route. The action is the
+    route's (``declared``) or, on the catch-all route, looked up in
+    :data:`sweeps.actions.REGISTRY` by its verb, so a registered action needs no view."""
+
+    schema = ActionSchema()
+    declared: Action | None = None
+
+    def post(self, request: Request, pk: int, action: Action | None = None) -> Response:
+        action = action or self.declared
+        assert action is not None, "a steering route names its action"
+        return _result(action, steer(request, action, pk))
 
 
 # --- sweeps ---------------------------------------------------------------------------------
@@ -219,7 +271,7 @@ class SweepDetailView(ApiView):
 
     @extend_schema(
         summary="Change a running sweep's concurrency or trial budget",
-        request=SweepUpdateSerializer,
+        request=actions.SweepUpdateSerializer,
         responses={200: SweepSerializer, **error_responses(400, 403, 404, 409, 413, 415)},
         examples=[
             OpenApiExample("More workers", value={"concurrency": 4}, request_only=True),
@@ -227,59 +279,8 @@ class SweepDetailView(ApiView):
         ],
     )
     def patch(self, request: Request, pk: int) -> Response:
-        sweep = visible_sweep(request, pk, steer=True)
-        body = _object_body(request)
-        allowed = {"concurrency", "max_trials"}
-        errors = {
-            key: f"cannot be changed on a sweep; allowed: {sorted(allowed)}"
-            for key in sorted(set(body) - allowed)
-        }
-        if not set(body) & allowed and not errors:
-            errors["body"] = f"give at least one of {sorted(allowed)}"
-        if errors:
-            raise SpaceError(errors)
-        changes: dict[str, int] = {}
-        for key, high in (("concurrency", CONCURRENCY_CAP), ("max_trials", MAX_TRIALS_CAP)):
-            if key in body:
-                try:
-                    changes[key] = _whole_number(body[key], key, 1, high)
-                except SpaceError as exc:
-                    errors.update(exc.errors)
-        if errors:
-            raise SpaceError(errors)
-        sweep = services.update_sweep(sweep.pk, request.user, **changes)
+        sweep = steer(request, actions.REGISTRY["update_sweep"], pk)
         return Response(_sweep_data(sweep))
-
-
-class SweepActionView(ApiView):
-    """Base of the sweep steering actions: one service call, the sweep back."""
-
-    action_name: ClassVar[str] = ""
-
-    def act(self, request: Request, pk: int) -> Response:
-        sweep = visible_sweep(request, pk, steer=True)
-        sweep = getattr(services, f"{self.action_name}_sweep")(sweep.pk, request.user)
-        return Response(_sweep_data(sweep))
-
-
-def _sweep_action(name: str, summary: str) -> type[SweepActionView]:
-    # A new function per view: extend_schema annotates the function object it is given.
-    def post(self: SweepActionView, request: Request, pk: int) -> Response:
-        return self.act(request, pk)
-
-    documented = extend_schema(
-        summary=summary,
-        request=None,
-        responses={200: SweepSerializer, **error_responses(403, 404, 409)},
-    )(post)
-    return type(
-        f"{name.title()}SweepView", (SweepActionView,), {"action_name": name, "post": documented}
-    )
-
-
-PauseSweepView = _sweep_action("pause", "Pause a sweep: no new segments start")
-ResumeSweepView = _sweep_action("resume", "Resume a paused sweep")
-CancelSweepView = _sweep_action("cancel", "Cancel a sweep: running trials stop at their next step")
 
 
 class SweepTrialsView(ApiView):
@@ -296,7 +297,7 @@ class SweepTrialsView(ApiView):
 
     @extend_schema(
         summary="Enqueue a trial with chosen params; it starts next",
-        request=EnqueueSerializer,
+        request=actions.EnqueueSerializer,
         responses={201: TrialSerializer, **error_responses(400, 403, 404, 409, 413, 415)},
         examples=[
             OpenApiExample(
@@ -307,17 +308,7 @@ class SweepTrialsView(ApiView):
         ],
     )
     def post(self, request: Request, pk: int) -> Response:
-        sweep = visible_sweep(request, pk, steer=True)
-        body = _object_body(request)
-        errors = {
-            key: "is not a field of a manual trial; allowed: ['params']"
-            for key in sorted(set(body) - {"params"})
-        }
-        if not isinstance(body.get("params"), dict):
-            errors["params"] = "must be an object mapping parameter names to values"
-        if errors:
-            raise SpaceError(errors)
-        trial = services.enqueue_trial(sweep.pk, body["params"], request.user)
+        trial = steer(request, actions.REGISTRY["enqueue"], pk)
         return Response(
             _trial_data(trial),
             status=status.HTTP_201_CREATED,
@@ -351,39 +342,6 @@ class TrialDetailView(ApiView):
     )
     def get(self, request: Request, pk: int) -> Response:
         return Response(TrialSerializer(visible_trial(request, pk)).data)
-
-
-class TrialActionView(ApiView):
-    """Base of the trial steering actions: one service call, the trial back."""
-
-    action_name: ClassVar[str] = ""
-
-    def act(self, request: Request, pk: int) -> Response:
-        trial = visible_trial(request, pk, steer=True)
-        trial = getattr(services, f"{self.action_name}_trial")(trial.pk, request.user)
-        return Response(_trial_data(trial))
-
-
-def _trial_action(name: str, summary: str) -> type[TrialActionView]:
-    # A new function per view: extend_schema annotates the function object it is given.
-    def post(self: TrialActionView, request: Request, pk: int) -> Response:
-        return self.act(request, pk)
-
-    documented = extend_schema(
-        summary=summary,
-        request=None,
-        responses={200: TrialSerializer, **error_responses(403, 404, 409)},
-    )(post)
-    return type(
-        f"{name.title()}TrialView", (TrialActionView,), {"action_name": name, "post": documented}
-    )
-
-
-KillTrialView = _trial_action("kill", "Kill a trial: it stops at its next step")
-PauseTrialView = _trial_action("pause", "Pause a trial: it checkpoints and keeps its place")
-ResumeTrialView = _trial_action("resume", "Resume a paused trial from its checkpoint")
-PromoteTrialView = _trial_action("promote", "Promote a trial into the next rung by hand")
-ExtendTrialView = _trial_action("extend", "Give a finished trial one more rung")
 
 
 class MetricsView(ApiView):
