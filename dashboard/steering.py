@@ -1,57 +1,50 @@
-"""Steering messages from a live page: checked, then handed to :mod:`sweeps.services`.
+"""Steering messages from a live page, carried out through :func:`sweeps.actions.perform`,
+the same door as the REST API's steering routes.
 
 Every message is checked on its own: the sender must still be allowed to steer the sweep
 (:func:`sweeps.access.can_steer`, read fresh from the database each time, so a revoked
-owner or viewer is refused at once), and the trial must belong to the sweep. Answers are
-``{"type": "reply", "ref", "action", "ok": true, ...}`` or ``{"type": "error", "ref",
-"action", "errors": {field: rule}}`` — the same field-to-rule shape as the REST API. A frame
+owner or viewer is refused at once), the trial must belong to the sweep, and a body is
+checked by the action's serializer. Answers are ``{"type": "reply", "ref", "action",
+"ok": true, ...}`` or ``{"type": "error", "ref", "action", "code", "errors": {field: rule}}``
+— the same field-to-rule shape as the REST API, and ``code`` the status REST answers the
+same mistake with (400, 403, 404, 409). A frame
 that is not a JSON object within :func:`sweeps.guard.parse_json`'s bounds (``MAX_MESSAGE``
 characters, nesting depth, integer range, strings) is answered with an error on ``message``.
 
-Messages (``ref`` is any value the page uses to match the answer)::
+Messages (``ref`` is any value the page uses to match the answer): every action in
+:data:`sweeps.actions.REGISTRY` by its name, with ``"trial": <trial id>`` for a trial's and
+its body's fields beside ``action``; and one read-only question that viewers may ask::
 
-    {"action": "kill" | "pause" | "resume" | "promote" | "extend", "trial": <trial id>}
+    {"action": "kill", "trial": 12}
+    {"action": "update_sweep", "concurrency": 4}
     {"action": "enqueue", "params": {...}}
-    {"action": "pause_sweep" | "resume_sweep" | "cancel_sweep"}
-    {"action": "update_sweep", "concurrency": <int>, "max_trials": <int>}
-    {"action": "surrogate", "param": <name>}        (read-only: viewers may ask)
+    {"action": "surrogate", "param": <name>}
+
+A reply carries the trial row (``"trial"``) or the sweep's state (``"sweep"``), each with
+the actions allowed on it now.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
-from django.core.exceptions import ObjectDoesNotExist
-
-from sweeps import queries, services
-from sweeps.access import can_steer, visible_sweeps
+from sweeps import actions, queries, services
+from sweeps.access import visible_sweeps
 from sweeps.guard import parse_json
-from sweeps.models import Trial
 from sweeps.search.space import SpaceError
 
-TRIAL_ACTIONS: dict[str, Callable[..., Any]] = {
-    "kill": services.kill_trial,
-    "pause": services.pause_trial,
-    "resume": services.resume_trial,
-    "promote": services.promote_trial,
-    "extend": services.extend_trial,
-}
-SWEEP_ACTIONS: dict[str, Callable[..., Any]] = {
-    "pause_sweep": services.pause_sweep,
-    "resume_sweep": services.resume_sweep,
-    "cancel_sweep": services.cancel_sweep,
-}
 READ_ACTIONS = ("surrogate",)
-ACTIONS = (*TRIAL_ACTIONS, "enqueue", *SWEEP_ACTIONS, "update_sweep", *READ_ACTIONS)
 MAX_MESSAGE = 64 * 1024
+# Keys of a message that address it rather than make up the action's body.
+ENVELOPE = frozenset({"action", "ref", "trial"})
 
 
 class Refused(Exception):
-    """A message that cannot be carried out; ``errors`` maps each field to the rule."""
+    """A message that cannot be carried out; ``errors`` maps each field to the rule and
+    ``code`` is the HTTP status the REST API gives for the same mistake."""
 
-    def __init__(self, errors: dict[str, str]) -> None:
-        self.errors = errors
+    def __init__(self, errors: dict[str, str], code: int = 400) -> None:
+        self.errors, self.code = errors, code
         super().__init__("; ".join(f"{k}: {v}" for k, v in errors.items()))
 
 
@@ -66,6 +59,7 @@ def handle(user: Any, sweep_id: int, text: str | None) -> dict[str, Any]:
     """Carry out one page message for ``user`` on sweep ``sweep_id`` (blocking)."""
     ref: Any = None
     action: Any = None
+    code = 400
     try:
         if text is None:
             raise Refused({"message": "must be a text frame holding a JSON object"})
@@ -75,60 +69,46 @@ def handle(user: Any, sweep_id: int, text: str | None) -> dict[str, Any]:
         if not isinstance(message, dict):
             raise Refused({"message": "must be a JSON object"})
         ref, action = message.get("ref"), message.get("action")
-        if action not in ACTIONS:
-            raise Refused({"action": f"must be one of {list(ACTIONS)}, got {action!r}"})
+        names = [*actions.REGISTRY, *READ_ACTIONS]
+        if action not in names:
+            raise Refused({"action": f"must be one of {names}, got {action!r}"})
         result = _perform(user, sweep_id, action, message)
         return {"type": "reply", "ref": ref, "action": action, "ok": True, **result}
     except Refused as exc:
-        errors = exc.errors
+        errors, code = exc.errors, exc.code
     except SpaceError as exc:
         errors = exc.errors
     except services.Conflict as exc:
-        errors = {"status": str(exc)}
+        errors, code = {"status": str(exc)}, 409
     except ValueError as exc:
         errors = {"param" if action == "surrogate" else "message": str(exc)}
-    return {"type": "error", "ref": ref, "action": action, "ok": False, "errors": errors}
+    return {
+        "type": "error", "ref": ref, "action": action, "ok": False, "code": code,
+        "errors": errors,
+    }  # fmt: skip
 
 
-def _perform(user: Any, sweep_id: int, action: str, message: dict[str, Any]) -> dict[str, Any]:
+def _perform(user: Any, sweep_id: int, name: str, message: dict[str, Any]) -> dict[str, Any]:
     sweep = visible_sweeps(user).filter(pk=sweep_id).first() if user.is_authenticated else None
     if sweep is None:
-        raise Refused({"sweep": f"no sweep {sweep_id} that you can see"})
-    if action == "surrogate":
+        raise Refused({"sweep": f"no sweep {sweep_id} that you can see"}, 404)
+    if name == "surrogate":
         from dashboard.analytics import surrogate
 
         param = message.get("param")
         if not isinstance(param, str):
             raise Refused({"param": f"must be a parameter name, got {param!r}"})
         return surrogate(sweep.pk, param)
-    if not can_steer(user, sweep):
-        raise Refused({"permission": "only the sweep's owner or staff can steer it"})
-    if action in TRIAL_ACTIONS:
-        trial_id = _int(message, "trial")
-        if not Trial.objects.filter(pk=trial_id, sweep_id=sweep.pk).exists():
-            raise Refused({"trial": f"no trial {trial_id} in sweep {sweep.pk}"})
-        try:
-            trial = TRIAL_ACTIONS[action](trial_id, user)
-        except ObjectDoesNotExist:
-            raise Refused({"trial": f"no trial {trial_id} in sweep {sweep.pk}"}) from None
-        [row] = queries.trial_rows(sweep.pk, ids=[trial.pk])
+    action = actions.REGISTRY[name]
+    pk = _int(message, "trial") if action.target == "trial" else sweep.pk
+    body = {k: v for k, v in message.items() if k not in ENVELOPE} if action.body else None
+    try:
+        obj = actions.perform(user, action, pk, body, sweep_id=sweep.pk)
+    except actions.Forbidden as exc:
+        raise Refused({"permission": str(exc)}, 403) from None
+    except actions.Missing as exc:
+        raise Refused({exc.field: str(exc)}, 404) from None
+    if action.result == "trial":
+        [row] = queries.trial_rows(sweep.pk, ids=[obj.pk])
         return {"trial": row}
-    if action == "enqueue":
-        params = message.get("params")
-        if not isinstance(params, dict):
-            raise Refused({"params": "must be an object of parameter values"})
-        trial = services.enqueue_trial(sweep.pk, params, user)
-        [row] = queries.trial_rows(sweep.pk, ids=[trial.pk])
-        return {"trial": row}
-    if action == "update_sweep":
-        changes: dict[str, Any] = {}
-        for key in ("concurrency", "max_trials"):
-            if message.get(key) is not None:
-                changes[key] = message[key]
-        if not changes:
-            raise Refused({"concurrency": "give concurrency and/or max_trials"})
-        sweep = services.update_sweep(sweep.pk, user, **changes)
-        return {"sweep": {"status": sweep.status, "concurrency": sweep.concurrency,
-                          "max_trials": sweep.max_trials}}  # fmt: skip
-    sweep = SWEEP_ACTIONS[action](sweep.pk, user)
-    return {"sweep": {"status": sweep.status}}
+    return {"sweep": queries.sweep_state(obj)}

@@ -50,7 +50,7 @@ from django.db.models import Q
 
 from dashboard import analytics, plots
 from dashboard.broadcast import sweep_group
-from sweeps import queries
+from sweeps import actions, queries
 from sweeps.models import Event, MetricPoint, Sweep, Trial
 from sweeps.states import TrialStatus
 
@@ -412,7 +412,7 @@ class SweepTailer:
         ) or 0
         self.results = queries.rung_results(self.sweep_id)
         self.result_cursor = max((r["id"] for r in self.results), default=0)
-        self.trials = {t["id"]: t for t in queries.trial_rows(self.sweep_id)}
+        self.trials = {t["id"]: t for t in queries.trial_rows(sweep)}
         self.sweep = sweep
         self.plan = queries.planned_rungs(
             sweep, sorted({t["bracket"] for t in self.trials.values()})
@@ -475,7 +475,8 @@ class SweepTailer:
             ids = set(active) | touched
             qs = Trial.objects.filter(sweep_id=self.sweep_id)
             qs = qs.filter(Q(pk__in=ids) | Q(pk__gt=max_trial))
-            out.trials = [queries.trial_row(v) for v in qs.values(*queries.TRIAL_FIELDS)]
+            ctx = actions.context_for(sweep)
+            out.trials = [queries.trial_row(v, ctx) for v in qs.values(*queries.TRIAL_FIELDS)]
         return out
 
     def _bracket(self) -> dict[str, Any]:
@@ -503,6 +504,10 @@ class SweepTailer:
                         structure = True
                     self.trials[row["id"]] = row
                     changed.append(row)
+            if self.sweep is not None and read.sweep.status != self.sweep.status:
+                # What a trial allows depends on its sweep (none on a cancelled one): rows
+                # that were not re-read get their actions anew, so their buttons follow.
+                changed.extend(self._reoffer(read.sweep, {row["id"] for row in changed}))
             if changed:
                 state["trials"] = changed
             sweep_changed = self._sweep_fields(read.sweep) != self._sweep_fields(self.sweep)
@@ -524,6 +529,18 @@ class SweepTailer:
         if not read.rows and not state:
             return None
         return Increment(read.cursor, read.rows, state)
+
+    def _reoffer(self, sweep: Sweep, skip: set[int]) -> list[dict[str, Any]]:
+        """Trial rows (other than ``skip``) whose allowed actions differ under ``sweep``'s
+        status, updated in place in the state."""
+        ctx = actions.context_for(sweep)
+        out = []
+        for tid, row in self.trials.items():
+            offered = actions.row_actions("trial", row, ctx)
+            if tid not in skip and offered != row.get("actions"):
+                self.trials[tid] = row = {**row, "actions": offered}
+                out.append(row)
+        return out
 
     @staticmethod
     def _sweep_fields(sweep: Sweep | None) -> tuple[Any, ...]:

@@ -19,9 +19,11 @@ to :data:`REGISTRY` here (with a body serializer if it takes one).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, NamedTuple
 
 from rest_framework import serializers
@@ -30,6 +32,7 @@ from sweeps import services
 from sweeps.access import can_steer, visible_sweeps
 from sweeps.api.closed import ClosedSerializer
 from sweeps.models import Sweep, Trial
+from sweeps.search import build_scheduler, parse_space
 from sweeps.search.space import SpaceError, shown_value
 from sweeps.states import TRANSITIONS, SweepStatus, TrialStatus
 from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, is_whole_number
@@ -178,13 +181,20 @@ class RowContext(NamedTuple):
 
 def context_for(sweep: Sweep) -> RowContext:
     """The :class:`RowContext` of ``sweep``'s trials."""
-    from sweeps.scheduling import max_rung
+    return RowContext(
+        sweep.status, _top_rung(json.dumps([sweep.scheduler, sweep.space, sweep.seed]))
+    )
 
+
+@lru_cache(maxsize=256)
+def _top_rung(settings: str) -> int | None:
+    # The pure scheduler (no sampler fitted) from the sweep's settings: the same top rung
+    # promote_trial checks through the worker's scheduler. Every row read asks, so cached.
+    scheduler, space, seed = json.loads(settings)
     try:
-        top: int | None = max_rung(sweep, 0)
-    except Exception:  # a sweep whose scheduler spec no longer parses still lists its trials
-        top = None
-    return RowContext(sweep.status, top)
+        return build_scheduler(scheduler, parse_space(space), seed=seed).top_rung
+    except (ValueError, KeyError, TypeError):
+        return None  # settings that no longer parse: the service decides
 
 
 def _can_continue(row: Mapping[str, Any], ctx: RowContext) -> bool:

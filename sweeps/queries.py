@@ -23,7 +23,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from functools import reduce
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from django.db import connection, transaction
@@ -43,6 +43,9 @@ from django.db.models import (
 
 from sweeps.models import Event, MetricPoint, RungResult, SeriesRollup, Sweep, Trial
 from sweeps.states import TrialStatus
+
+if TYPE_CHECKING:
+    from sweeps.actions import RowContext
 
 # Per-step and per-epoch metrics the sweep page charts; trial pages chart every name.
 SWEEP_CHART_METRICS = ("train_loss", "val_loss", "grad_norm", "lr")
@@ -76,8 +79,17 @@ def _iso(value: Any) -> str | None:
 # --- trials -------------------------------------------------------------------------------
 
 
-def trial_row(values: Mapping[str, Any]) -> dict[str, Any]:
-    """A JSON-ready trial row from ``Trial.objects.values(*TRIAL_FIELDS)``."""
+def _actions() -> Any:
+    # sweeps.actions imports the services, which import this module (through ingest): read
+    # at call time, not at import.
+    from sweeps import actions
+
+    return actions
+
+
+def trial_row(values: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
+    """A JSON-ready trial row from ``Trial.objects.values(*TRIAL_FIELDS)``, with the actions
+    allowed on it now (``ctx``: its sweep's :class:`~sweeps.actions.RowContext`)."""
     row = dict(values)
     for key in ("created_at", "started_at", "finished_at"):
         row[key] = _iso(row.get(key))
@@ -86,6 +98,7 @@ def trial_row(values: Mapping[str, Any]) -> dict[str, Any]:
     row["error"] = (row.get("error") or "")[-500:]
     # Where the files are is the workers' business; the page needs whether they exist.
     row["has_checkpoint"] = bool(row.pop("checkpoint", ""))
+    row["actions"] = _actions().row_actions("trial", row, ctx)
     return row
 
 
@@ -94,13 +107,15 @@ def trial_rows(sweep: Sweep | int, *, ids: Iterable[int] | None = None) -> list[
 
     Keys: id, number, status, params, manual, bracket, rung, budget, manual_rungs, step,
     resource_done, best_value, worker, error (last 500 characters), created_at, started_at,
-    finished_at, has_checkpoint.
+    finished_at, has_checkpoint, actions (the names of the actions allowed now).
     """
-    sweep_id = sweep if isinstance(sweep, int) else sweep.pk
-    qs = Trial.objects.filter(sweep_id=sweep_id)
+    if isinstance(sweep, int):
+        sweep = Sweep.objects.get(pk=sweep)
+    ctx = _actions().context_for(sweep)
+    qs = Trial.objects.filter(sweep_id=sweep.pk)
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
-    return [trial_row(v) for v in qs.order_by("number").values(*TRIAL_FIELDS)]
+    return [trial_row(v, ctx) for v in qs.order_by("number").values(*TRIAL_FIELDS)]
 
 
 def rung_results(sweep: Sweep | int, *, after: int = 0) -> list[dict[str, Any]]:
@@ -210,6 +225,18 @@ def summarize(sweep: Sweep, trials: Sequence[Mapping[str, Any]]) -> dict[str, An
         "created_at": _iso(sweep.created_at),
         "started_at": _iso(sweep.started_at),
         "finished_at": _iso(sweep.finished_at),
+        "actions": _actions().row_actions("sweep", {"status": sweep.status}),
+    }
+
+
+def sweep_state(sweep: Sweep) -> dict[str, Any]:
+    """What a steering reply says of a sweep: its settings that actions change, and the
+    actions allowed on it now."""
+    return {
+        "status": sweep.status,
+        "concurrency": sweep.concurrency,
+        "max_trials": sweep.max_trials,
+        "actions": _actions().row_actions("sweep", {"status": sweep.status}),
     }
 
 

@@ -16,6 +16,7 @@ from django.db.models import Count
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from sweeps.actions import allowed_actions, context_for
 from sweeps.api.closed import ClosedSerializer
 from sweeps.models import RungResult, Sweep, Trial
 from sweeps.search.samplers import ACQ_FUNCS, BASE_ESTIMATORS, SAMPLERS
@@ -24,6 +25,10 @@ from sweeps.states import TrialStatus
 from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, SEED_MAX
 
 TRIAL_STATUSES = [value for value, _ in TrialStatus.CHOICES]
+ACTIONS_HELP = (
+    "Names of the steering actions allowed on this object now (POST /<verb>/ for each; "
+    "see sweeps.actions)."
+)
 
 
 class FiniteFloatField(serializers.FloatField):
@@ -116,6 +121,7 @@ class SweepSerializer(serializers.ModelSerializer):
     n_trials = serializers.SerializerMethodField()
     best_trial = serializers.SerializerMethodField()
     best_value = serializers.SerializerMethodField()
+    actions = serializers.SerializerMethodField(help_text=ACTIONS_HELP)
 
     class Meta:
         model = Sweep
@@ -123,7 +129,7 @@ class SweepSerializer(serializers.ModelSerializer):
             "id", "name", "owner", "status", "trainer", "trainer_args", "objective",
             "search_space", "space", "sampler", "scheduler", "resource_unit", "max_trials",
             "concurrency", "seed", "error", "created_at", "started_at", "finished_at",
-            "counts", "n_trials", "best_trial", "best_value",
+            "counts", "n_trials", "best_trial", "best_value", "actions",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -153,6 +159,10 @@ class SweepSerializer(serializers.ModelSerializer):
         best = self._summary(sweep)["best"]
         return None if best is None else best["value"]
 
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_actions(self, sweep: Sweep) -> list[str]:
+        return allowed_actions(sweep)
+
 
 class RungResultSerializer(serializers.ModelSerializer):
     """The objective a trial reached at the end of one rung."""
@@ -174,6 +184,7 @@ class TrialSerializer(serializers.ModelSerializer):
     resource_done = FiniteFloatField()
     has_checkpoint = serializers.SerializerMethodField()
     rung_results = RungResultSerializer(many=True, read_only=True)
+    actions = serializers.SerializerMethodField(help_text=ACTIONS_HELP)
 
     class Meta:
         model = Trial
@@ -181,12 +192,20 @@ class TrialSerializer(serializers.ModelSerializer):
             "id", "sweep", "number", "status", "params", "manual", "manual_rungs", "bracket",
             "rung", "budget", "step", "resource_done", "best_value", "attempt", "worker",
             "heartbeat_at", "has_checkpoint", "error", "created_at", "started_at",
-            "finished_at", "rung_results",
+            "finished_at", "rung_results", "actions",
         ]  # fmt: skip
         read_only_fields = fields
 
     def get_has_checkpoint(self, trial: Trial) -> bool:
         return bool(trial.checkpoint)
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_actions(self, trial: Trial) -> list[str]:
+        # One context per sweep: a list of a sweep's trials reads its scheduler once.
+        contexts = self.context.setdefault("row_contexts", {})
+        if trial.sweep_id not in contexts:
+            contexts[trial.sweep_id] = context_for(trial.sweep)
+        return allowed_actions(trial, contexts[trial.sweep_id])
 
 
 class MetricPointSerializer(serializers.Serializer):
