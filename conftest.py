@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -42,3 +43,40 @@ def other_user(django_user_model: Any) -> Any:
 @pytest.fixture
 def staff_user(django_user_model: Any) -> Any:
     return django_user_model.objects.create_superuser("root", "root@example.com", "root-password")
+
+
+class SentTasks(list[tuple[str, tuple[Any, ...]]]):
+    """Every task sent through :mod:`sweeps.sending` during a test, as (task name, args).
+
+    ``run(name, fn)`` hands a task's args to ``fn`` as soon as it is sent (an inline worker,
+    or a test's own queue); a handler that raises is a refused send, as from a broker that is
+    down, and is not recorded.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.handlers: dict[str, Callable[..., object]] = {}
+
+    def run(self, name: str, handler: Callable[..., object]) -> None:
+        self.handlers[name] = handler
+
+    def send(self, name: str, *args: Any, queue: str | None = None) -> None:
+        if name in self.handlers:
+            self.handlers[name](*args)
+        self.append((name, tuple(args)))
+
+    def segments(self) -> list[tuple[Any, ...]]:
+        """The args of the ``rungs.run_segment`` sends: (trial id, rung, attempt)."""
+        from sweeps.sending import RUN_SEGMENT
+
+        return [args for name, args in self if name == RUN_SEGMENT]
+
+
+@pytest.fixture
+def sent_tasks(monkeypatch: pytest.MonkeyPatch) -> SentTasks:
+    """Record task sends instead of talking to a broker (the one seam: ``sweeps.sending``)."""
+    from sweeps import sending
+
+    sent = SentTasks()
+    monkeypatch.setattr(sending, "send_task", sent.send)
+    return sent

@@ -103,8 +103,8 @@ def report_steps(sweep_id: int, trial_id: int, seconds: float, step_s: float) ->
     """A training loop's reporting, through the real Reporter; returns steps reported."""
     from django.conf import settings
 
-    from dashboard.broadcast import nudge_sweep
     from sweeps.ingest import write_points
+    from sweeps.nudges import nudge_sweep
     from trainers.reporting import Reporter
 
     reporter = Reporter(

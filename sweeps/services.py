@@ -23,10 +23,11 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from dashboard.broadcast import nudge_sweep
+from sweeps import sending
 from sweeps.enums import SegmentDecision
 from sweeps.ingest import drop_points_after, roll_up
 from sweeps.models import Event, RungResult, Sweep, Trial
+from sweeps.nudges import nudge_sweep
 from sweeps.search.space import SpaceError
 from sweeps.states import InvalidTransition, SweepStatus, TrialStatus
 from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, _int_field, clean_spec
@@ -62,17 +63,13 @@ def record_event(
 def _after_commit(sweep_id: int, advance: bool = False, cleanup: bool = False) -> None:
     def send() -> None:
         if cleanup:  # the sweep ended: apply the checkpoint retention policy
-            from trainers.tasks import cleanup_checkpoints_task
-
             try:
-                cleanup_checkpoints_task.delay(sweep_id)
+                sending.send_task(sending.CLEANUP_CHECKPOINTS, sweep_id)
             except Exception:  # the broker is down; the next cleanup of this sweep catches up
                 log.warning("could not enqueue checkpoint cleanup of sweep %s", sweep_id)
         if advance:
-            from sweeps.tasks import advance_sweep_task
-
             try:
-                advance_sweep_task.delay(sweep_id)
+                sending.send_task(sending.ADVANCE_SWEEP, sweep_id)
             except Exception:
                 # The broker is down: take the turn here, or a freed slot would wait for the
                 # next segment to end (forever, if none runs). Its own sends mark themselves
@@ -639,13 +636,11 @@ def send_segments(segments: list[tuple[int, int, int]]) -> int:
     segment with no send time) and :func:`resend_queued` sends it again once the broker is
     back: the database, not the broker, is the outbox.
     """
-    from trainers.tasks import run_segment_task
-
     sent = 0
     for trial_id, rung, attempt in segments:
         try:
-            run_segment_task.apply_async(
-                (trial_id, rung, attempt), queue=settings.RUNGS_SEGMENT_QUEUE
+            sending.send_task(
+                sending.RUN_SEGMENT, trial_id, rung, attempt, queue=settings.RUNGS_SEGMENT_QUEUE
             )
         except Exception as exc:
             log.warning(

@@ -22,7 +22,7 @@ Every trainer reports through one :class:`Reporter`:
 
 The reporter takes its three effects (write, nudge, heartbeat) as callables, so it is tested
 without a database; :func:`trainers.runner.run_segment` wires them to
-:func:`sweeps.ingest.write_points`, :func:`dashboard.broadcast.nudge_sweep` and
+:func:`sweeps.ingest.write_points`, :func:`sweeps.nudges.nudge_sweep` and
 :func:`sweeps.services.heartbeat`.
 """
 

@@ -228,9 +228,9 @@ def execute_segment(
 
 def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
     """Claim, train and report one segment (the body of the ``rungs.run_segment`` task)."""
-    from dashboard.broadcast import nudge_sweep
     from sweeps import services
     from sweeps.ingest import write_points
+    from sweeps.nudges import nudge_sweep
 
     spec = services.begin_segment(trial_id, rung, attempt, worker)
     if spec is None:

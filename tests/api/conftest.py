@@ -1,17 +1,16 @@
 """Fixtures of the API tests: users in every role, token clients, sweeps with trials.
 
-No API test talks to a real broker: ``sent_tasks`` (autouse) records every Celery send
+No API test talks to a real broker: the root ``sent_tasks`` (turned on for every test here)
+records every Celery send
 instead, so tests can also assert that a rejected request enqueued nothing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
-from unittest import mock
 
 import pytest
-from celery.app.task import Task
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -20,21 +19,11 @@ from tests.api.factories import shared_sweep
 
 
 @pytest.fixture(autouse=True)
-def sent_tasks(request: pytest.FixtureRequest) -> Iterator[list[tuple[str, tuple[Any, ...]]]]:
-    """Every Celery task sent during the test, as (task name, args).
-
-    A test that starts a real worker (the ``real_worker`` fixture) sends for real.
-    """
-    sent: list[tuple[str, tuple[Any, ...]]] = []
-    if "real_worker" in request.fixturenames:
-        yield sent
-        return
-
-    def record(task: Task, args: Any = None, kwargs: Any = None, **options: Any) -> None:
-        sent.append((task.name, tuple(args or ())))
-
-    with mock.patch.object(Task, "apply_async", autospec=True, side_effect=record):
-        yield sent
+def _no_broker(request: pytest.FixtureRequest) -> None:
+    """Sends are recorded by the root ``sent_tasks``; a test that starts a real worker (the
+    ``real_worker`` fixture) sends for real."""
+    if "real_worker" not in request.fixturenames:
+        request.getfixturevalue("sent_tasks")
 
 
 @pytest.fixture(autouse=True)

@@ -109,23 +109,11 @@ def build_sha_sweep(owner: Any) -> dict[str, Any]:
 
 
 @pytest.fixture(autouse=True)
-def sent_tasks(request: pytest.FixtureRequest) -> Any:
-    """Record Celery sends instead of talking to a broker; ``slow`` tests (real workers)
-    send for real."""
-    from unittest import mock
-
-    from celery.app.task import Task
-
-    sent: list[tuple[str, tuple[Any, ...]]] = []
-    if request.node.get_closest_marker("slow"):
-        yield sent
-        return
-
-    def record(task: Task, args: Any = None, kwargs: Any = None, **options: Any) -> None:
-        sent.append((task.name, tuple(args or ())))
-
-    with mock.patch.object(Task, "apply_async", autospec=True, side_effect=record):
-        yield sent
+def _no_broker(request: pytest.FixtureRequest) -> None:
+    """Sends are recorded by the root ``sent_tasks``; ``slow`` tests (real workers) send for
+    real."""
+    if not request.node.get_closest_marker("slow"):
+        request.getfixturevalue("sent_tasks")
 
 
 @pytest.fixture(autouse=True, scope="package")

@@ -13,9 +13,9 @@ from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from dashboard import tailer
-from dashboard.broadcast import sweep_group
 from dashboard.routing import websocket_urlpatterns
 from sweeps.models import MetricPoint, Trial
+from sweeps.nudges import sweep_group
 from tests.dashboard.conftest import add_points, make_sweep, make_trial
 
 pytestmark = pytest.mark.django_db(transaction=True)

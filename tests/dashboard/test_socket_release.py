@@ -12,7 +12,7 @@ import pytest
 from channels.layers import get_channel_layer
 
 from dashboard import steering, tailer
-from dashboard.broadcast import sweep_group
+from sweeps.nudges import sweep_group
 from tests.dashboard.conftest import add_points, make_sweep, make_trial
 from tests.dashboard.test_consumer import _close, _group_members, _nudge, _open, _recv, _steps
 

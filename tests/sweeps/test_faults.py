@@ -15,7 +15,7 @@ from kombu.exceptions import OperationalError
 
 from sweeps import services
 from sweeps.models import RungResult, Sweep, Trial
-from trainers.tasks import run_segment_task
+from sweeps.sending import RUN_SEGMENT
 
 pytestmark = pytest.mark.django_db
 
@@ -36,10 +36,10 @@ def sweep(toy_trainer: str, user: Any) -> Sweep:
 
 
 @pytest.fixture
-def sent(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int, int]]:
+def sent(sent_tasks: Any) -> list[tuple[int, int, int]]:
     """Segments handed to the broker (none is run)."""
     out: list[tuple[int, int, int]] = []
-    monkeypatch.setattr(run_segment_task, "apply_async", lambda args, **kw: out.append(tuple(args)))
+    sent_tasks.run(RUN_SEGMENT, lambda *args: out.append(args))
     return out
 
 
@@ -127,14 +127,14 @@ def test_a_live_or_remote_worker_keeps_its_fresh_lease(
 
 def test_a_segment_the_broker_refused_is_sent_again_from_the_database(
     sweep: Sweep,
-    monkeypatch: pytest.MonkeyPatch,
+    sent_tasks: Any,
     user: Any,
     django_capture_on_commit_callbacks: Any,
 ) -> None:
     def broker_down(*args: Any, **kwargs: Any) -> None:
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(run_segment_task, "apply_async", broker_down)
+    sent_tasks.run(RUN_SEGMENT, broker_down)
     with django_capture_on_commit_callbacks(execute=True):
         services.start_sweep(sweep.pk, user)
         services.advance_sweep(sweep.pk)
@@ -144,7 +144,7 @@ def test_a_segment_the_broker_refused_is_sent_again_from_the_database(
     assert Trial.objects.get(pk=trial.pk).heartbeat_at is None
 
     out: list[tuple[int, ...]] = []
-    monkeypatch.setattr(run_segment_task, "apply_async", lambda args, **kw: out.append(tuple(args)))
+    sent_tasks.run(RUN_SEGMENT, lambda *args: out.append(args))
     assert services.resend_queued() == 1
     assert out == [(trial.pk, trial.rung, trial.attempt)]
     assert Trial.objects.get(pk=trial.pk).heartbeat_at is not None

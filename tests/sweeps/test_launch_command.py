@@ -10,20 +10,17 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from sweeps import services
-from sweeps.tasks import advance_sweep_task
+from sweeps.sending import ADVANCE_SWEEP, RUN_SEGMENT
 from trainers import runner
-from trainers.tasks import run_segment_task
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
 @pytest.fixture(autouse=True)
-def inline_workers(monkeypatch: pytest.MonkeyPatch) -> None:
+def inline_workers(sent_tasks: Any) -> None:
     """Segments run as soon as they are sent, in this process."""
-    monkeypatch.setattr(
-        run_segment_task, "apply_async", lambda args, **kw: runner.run_segment(*args, "cli@t:1")
-    )
-    monkeypatch.setattr(advance_sweep_task, "delay", services.advance_sweep)
+    sent_tasks.run(RUN_SEGMENT, lambda *args: runner.run_segment(*args, "cli@t:1"))
+    sent_tasks.run(ADVANCE_SWEEP, services.advance_sweep)
 
 
 def spec_file(tmp_path: Path, **changes: Any) -> str:

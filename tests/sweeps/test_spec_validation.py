@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import math
 from typing import Any
-from unittest import mock
 
 import pytest
 
 from sweeps import services
 from sweeps.models import Event, SearchSpace, Sweep, Trial
 from sweeps.search.space import SpaceError, parse_space
+from sweeps.sending import ADVANCE_SWEEP
 from sweeps.validation import clean_spec
 
 pytestmark = pytest.mark.django_db
@@ -176,24 +176,22 @@ def test_saved_search_space_is_copied(toy_trainer: str) -> None:
     assert cleaned["search_space"] == saved
 
 
-def test_bad_spec_creates_nothing_and_enqueues_nothing(toy_trainer: str, user: Any) -> None:
-    with mock.patch("sweeps.tasks.advance_sweep_task.delay") as delay:
-        with pytest.raises(SpaceError):
-            services.create_sweep(
-                spec(space={"lr": {"type": "float", "low": 0, "high": 1, "log": True}}), user
-            )
-        assert (Sweep.objects.count(), Trial.objects.count(), Event.objects.count()) == (0, 0, 0)
-        delay.assert_not_called()
+def test_bad_spec_creates_nothing_and_enqueues_nothing(
+    toy_trainer: str, user: Any, sent_tasks: Any
+) -> None:
+    with pytest.raises(SpaceError):
+        services.create_sweep(
+            spec(space={"lr": {"type": "float", "low": 0, "high": 1, "log": True}}), user
+        )
+    assert (Sweep.objects.count(), Trial.objects.count(), Event.objects.count()) == (0, 0, 0)
+    assert sent_tasks == []
 
 
 def test_good_spec_creates_a_running_sweep(
-    toy_trainer: str, user: Any, django_capture_on_commit_callbacks: Any
+    toy_trainer: str, user: Any, sent_tasks: Any, django_capture_on_commit_callbacks: Any
 ) -> None:
-    with (
-        mock.patch("sweeps.tasks.advance_sweep_task.delay") as delay,
-        django_capture_on_commit_callbacks(execute=True),
-    ):
+    with django_capture_on_commit_callbacks(execute=True):
         sweep = services.create_sweep(spec(), user)
     assert sweep.status == "running" and sweep.owner == user
     assert list(sweep.events.values_list("kind", flat=True)) == ["created", "started"]
-    delay.assert_called_once_with(sweep.pk)
+    assert sent_tasks == [(ADVANCE_SWEEP, (sweep.pk,))]

@@ -11,6 +11,7 @@ from django.utils import timezone
 
 from sweeps import services
 from sweeps.models import MetricPoint, RungResult, Sweep, Trial
+from sweeps.sending import ADVANCE_SWEEP, RUN_SEGMENT
 from trainers import checkpoints, runner
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,15 +33,10 @@ class Queue:
 
 
 @pytest.fixture
-def queue(monkeypatch: pytest.MonkeyPatch) -> Queue:
-    from sweeps.tasks import advance_sweep_task
-    from trainers.tasks import run_segment_task
-
+def queue(sent_tasks: Any) -> Queue:
     q = Queue()
-    monkeypatch.setattr(
-        run_segment_task, "apply_async", lambda args, **kw: q.sent.append(tuple(args))
-    )
-    monkeypatch.setattr(advance_sweep_task, "delay", services.advance_sweep)
+    sent_tasks.run(RUN_SEGMENT, lambda *args: q.sent.append(args))
+    sent_tasks.run(ADVANCE_SWEEP, services.advance_sweep)
     return q
 
 

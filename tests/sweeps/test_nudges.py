@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from dashboard import broadcast
+from sweeps import nudges
 
 
 class HeldLayer:
@@ -31,26 +31,26 @@ class HeldLayer:
 @pytest.fixture
 def layer(monkeypatch: pytest.MonkeyPatch) -> HeldLayer:
     held = HeldLayer()
-    monkeypatch.setattr(broadcast, "get_channel_layer", lambda: held)
-    monkeypatch.setattr(broadcast, "_sender", None)  # a fresh sender for this test
+    monkeypatch.setattr(nudges, "get_channel_layer", lambda: held)
+    monkeypatch.setattr(nudges, "_sender", None)  # a fresh sender for this test
     yield held
     held.release.set()
 
 
 def test_a_nudge_does_not_wait_for_the_send(layer: HeldLayer) -> None:
     started = time.monotonic()
-    broadcast.nudge_sweep(1)
+    nudges.nudge_sweep(1)
     assert time.monotonic() - started < 1.0
     assert layer.started.acquire(timeout=5)
     assert layer.sent == ["sweep-1"]  # still held: the caller went on without it
 
 
 def test_nudges_waiting_behind_a_send_are_merged_per_sweep(layer: HeldLayer) -> None:
-    broadcast.nudge_sweep(1)
+    nudges.nudge_sweep(1)
     assert layer.started.acquire(timeout=5)  # in flight: news from now on needs a new send
     for _ in range(3):
-        broadcast.nudge_sweep(1)
-    broadcast.nudge_sweep(2)
+        nudges.nudge_sweep(1)
+    nudges.nudge_sweep(2)
     layer.release.set()
     deadline = time.monotonic() + 5
     while len(layer.sent) < 3 and time.monotonic() < deadline:
@@ -66,9 +66,9 @@ def test_a_failing_send_is_logged_not_raised(
         async def group_send(self, group: str, message: dict[str, Any]) -> None:
             raise ConnectionError("redis is down")
 
-    monkeypatch.setattr(broadcast, "get_channel_layer", Broken)
-    monkeypatch.setattr(broadcast, "_sender", None)
-    broadcast.nudge_sweep(7)
+    monkeypatch.setattr(nudges, "get_channel_layer", Broken)
+    monkeypatch.setattr(nudges, "_sender", None)
+    nudges.nudge_sweep(7)
     deadline = time.monotonic() + 5
     while "could not nudge sweep 7" not in caplog.text and time.monotonic() < deadline:
         time.sleep(0.01)
