@@ -20,9 +20,10 @@ from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
 from dashboard import analytics, plots, tailer
-from sweeps import queries
+from sweeps import actions, queries
 from sweeps.access import can_steer, visible_sweeps
 from sweeps.models import Trial
+from sweeps.states import TrialStatus
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
 
@@ -62,8 +63,26 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "snapshot_json": script_json(snapshot),
             "can_steer": can_steer(request.user, sweep),
             "plotly_url": plotly_url(),
+            "meta_json": script_json(page_meta()),
         },
     )
+
+
+def page_meta() -> dict[str, object]:
+    """What the live pages' scripts know about statuses and actions, from the server's own
+    tables: a button's label for each registered action (rows say which are allowed), and
+    which trial statuses count as finished or active (for the charts)."""
+    return {
+        "actions": {
+            a.name: {"label": a.label, "target": a.target, "danger": a.danger,
+                     "body": a.body is not None}
+            for a in actions.REGISTRY.values()
+        },
+        "statuses": {
+            "finished": sorted(TrialStatus.FINISHED),
+            "active": sorted(TrialStatus.ACTIVE),
+        },
+    }  # fmt: skip
 
 
 @gzip_page
@@ -93,6 +112,7 @@ def trial_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
             "snapshot_json": snapshot,
             "can_steer": can_steer(request.user, sweep),
             "plotly_url": plotly_url(),
+            "meta_json": script_json(page_meta()),
         },
     )
 

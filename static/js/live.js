@@ -2,8 +2,11 @@
 "use strict";
 
 (function () {
-  const FINISHED = new Set(["stopped", "completed", "killed", "failed", "diverged"]);
-  const ACTIVE = new Set(["pending", "running", "waiting", "paused"]);
+  // What the server says about statuses and actions (dashboard.views.page_meta): this file
+  // restates none of it.
+  const META = JSON.parse(document.getElementById("rungs-meta").textContent);
+  const FINISHED = new Set(META.statuses.finished);
+  const ACTIVE = new Set(META.statuses.active);
   const received = []; // [newest, oldest] report -> received latency per increment
 
   /* Same formula as dashboard.plots.trial_color. */
@@ -244,9 +247,23 @@
     return truncated;
   }
 
-  /* Promote and extend continue a trial from its checkpoint: offered only while it exists
-     (one that never trained needs none; a row without the field says nothing against it). */
-  const canContinue = (t) => !t.resource_done || t.has_checkpoint !== false;
+  /* Buttons for the actions a row allows now (its ``actions``, from the server). Actions with
+     a body have their own form (see ``offer``); ``extra`` is added to each button's attributes. */
+  function actionButtons(names, extra) {
+    return (names || []).filter((n) => META.actions[n] && !META.actions[n].body).map((n) => {
+      const a = META.actions[n];
+      return '<button type="button" class="' + (extra.small ? "small" : "") + (a.danger ? " danger" : "") + '" data-action="' + esc(n) + '"' +
+        (extra.trial ? ' data-trial="' + extra.trial + '"' : "") + ">" + esc(a.label) + "</button>";
+    }).join("");
+  }
 
-  window.Rungs = {FINISHED, ACTIVE, trialColor, ema, fmt, esc, flash, errorText, connect, appendPoints, appendInPlace, extendLines, canContinue, latency: [], received};
+  /* Shows the elements under ``root`` marked ``data-offer="<action>"`` only while the row
+     allows that action. */
+  function offer(root, names) {
+    root.querySelectorAll("[data-offer]").forEach((el) => { el.hidden = !(names || []).includes(el.dataset.offer); });
+  }
+
+  const actionLabel = (name) => (META.actions[name] ? META.actions[name].label : name);
+
+  window.Rungs = {FINISHED, ACTIVE, trialColor, ema, fmt, esc, flash, errorText, connect, appendPoints, appendInPlace, extendLines, actionButtons, offer, actionLabel, latency: [], received};
 })();

@@ -344,6 +344,12 @@
       '<span class="progress"><span class="progress-bar" style="width:' + Math.round(100 * s.progress) + '%"></span></span>' +
       "<span>concurrency " + s.concurrency + " · " + R.esc((s.sampler || {}).name || "") + " + " + R.esc((s.scheduler || {}).name || "") + "</span>" +
       (s.error ? '<span class="error">' + R.esc(s.error) + "</span>" : "");
+    if (CAN_STEER) {
+      const holder = document.getElementById("sweep-actions");
+      const html = R.actionButtons(s.actions, {});
+      if (holder.innerHTML !== html) holder.innerHTML = html;
+      R.offer(page, s.actions);
+    }
     const form = document.getElementById("sweep-update");
     if (form && !form.contains(document.activeElement)) {
       form.concurrency.value = s.concurrency;
@@ -355,13 +361,6 @@
 
   const tbody = document.querySelector("#trials tbody");
   const rows = new Map();
-  const ACTIONS = [
-    ["kill", "Kill", (t) => R.ACTIVE.has(t.status)],
-    ["pause", "Pause", (t) => ["pending", "running", "waiting"].includes(t.status)],
-    ["resume", "Resume", (t) => t.status === "paused"],
-    ["promote", "Promote", (t) => ["waiting", "stopped"].includes(t.status) && R.canContinue(t)],
-    ["extend", "Extend", (t) => t.status === "completed" && R.canContinue(t)],
-  ];
 
   function paramsText(params) {
     return Object.entries(params || {}).map(([k, v]) => k + "=" + (typeof v === "number" ? R.fmt(v) : v)).join(", ");
@@ -376,8 +375,7 @@
       "<td>" + t.bracket + " / " + t.rung + "</td><td class=\"num\">" + R.fmt(t.budget) + '</td><td class="num">' + R.fmt(t.best_value) + "</td>" +
       '<td class="num step">' + step + "</td><td>" + R.esc(t.worker || "") + "</td>";
     if (CAN_STEER) {
-      html += '<td class="actions">' + ACTIONS.filter((a) => a[2](t)).map((a) =>
-        '<button type="button" class="small' + (a[0] === "kill" ? " danger" : "") + '" data-action="' + a[0] + '" data-trial="' + t.id + '">' + a[1] + "</button>").join("") + "</td>";
+      html += '<td class="actions">' + R.actionButtons(t.actions, {small: true, trial: t.id}) + "</td>";
     }
     return html;
   }
@@ -419,8 +417,9 @@
     if (btn) {
       const trial = state.trials.get(Number(btn.dataset.trial));
       const action = btn.dataset.action;
-      if (!confirm(action[0].toUpperCase() + action.slice(1) + " trial " + trial.number + "?")) return;
-      steer({action, trial: trial.id}, action + " trial " + trial.number);
+      const label = R.actionLabel(action);
+      if (!confirm(label + " trial " + trial.number + "?")) return;
+      steer({action, trial: trial.id}, label.toLowerCase() + " trial " + trial.number);
       return;
     }
     const tr = ev.target.closest("tr[data-trial]");
@@ -455,12 +454,13 @@
   }
 
   if (CAN_STEER) {
-    document.querySelectorAll("[data-sweep-action]").forEach((btn) => btn.addEventListener("click", () => {
-      const action = btn.dataset.sweepAction;
-      const label = btn.textContent.toLowerCase();
-      if (!confirm(label[0].toUpperCase() + label.slice(1) + "?")) return;
-      steer({action}, label);
-    }));
+    document.getElementById("sweep-actions").addEventListener("click", (ev) => {
+      const btn = ev.target.closest("button[data-action]");
+      if (!btn) return;
+      const label = R.actionLabel(btn.dataset.action);
+      if (!confirm(label + "?")) return;
+      steer({action: btn.dataset.action}, label.toLowerCase());
+    });
     document.getElementById("sweep-update").addEventListener("submit", (ev) => {
       ev.preventDefault();
       const f = ev.target;

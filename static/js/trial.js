@@ -67,19 +67,14 @@
   for (const c of charts.values()) if (c.x.length) lastStep = Math.max(lastStep, c.x[c.x.length - 1]);
   document.getElementById("f-step").textContent = lastStep;
 
-  const ACTIONS = {
-    kill: (t) => R.ACTIVE.has(t.status),
-    pause: (t) => ["pending", "running", "waiting"].includes(t.status),
-    resume: (t) => t.status === "paused",
-    promote: (t) => ["waiting", "stopped"].includes(t.status) && R.canContinue(t),
-    extend: (t) => t.status === "completed" && R.canContinue(t),
-  };
+  const controls = document.getElementById("trial-controls");
 
   function renderTrial(t) {
     trial = t;
-    document.querySelectorAll("#trial-controls button[data-action]").forEach((btn) => {
-      btn.hidden = !ACTIONS[btn.dataset.action](t);
-    });
+    if (controls) {
+      const html = R.actionButtons(t.actions, {});
+      if (controls.innerHTML !== html) controls.innerHTML = html;
+    }
     const st = document.getElementById("trial-status");
     st.textContent = t.status;
     st.className = "status status-" + t.status;
@@ -124,13 +119,16 @@
   renderTrial(trial);
   const socket = R.connect({sweep: SWEEP, trial: TRIAL, cursor: snapshot.cursor, onMessage});
 
-  document.querySelectorAll("#trial-controls button[data-action]").forEach((btn) => btn.addEventListener("click", () => {
+  if (controls) controls.addEventListener("click", (ev) => {
+    const btn = ev.target.closest("button[data-action]");
+    if (!btn) return;
     const action = btn.dataset.action;
-    if (!confirm(action[0].toUpperCase() + action.slice(1) + " trial " + trial.number + "?")) return;
+    const label = R.actionLabel(action);
+    if (!confirm(label + " trial " + trial.number + "?")) return;
     socket.ask({action, trial: TRIAL}).then((reply) => {
-      if (reply.ok) { R.flash(action + ": done", "ok"); renderTrial(reply.trial); }
-      else R.flash(action + " refused — " + R.errorText(reply.errors), "error");
+      if (reply.ok) { R.flash(label.toLowerCase() + ": done", "ok"); renderTrial(reply.trial); }
+      else R.flash(label.toLowerCase() + " refused — " + R.errorText(reply.errors), "error");
     });
-  }));
+  });
   window.RungsPage = {socket, charts};
 })();
