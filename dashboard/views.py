@@ -70,12 +70,13 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
 
 def page_meta() -> dict[str, object]:
     """What the live pages' scripts know about statuses and actions, from the server's own
-    tables: a button's label for each registered action (rows say which are allowed), and
+    tables: a button's label for each registered action (rows say which are allowed; one
+    whose body must be filled in has its own form on the page instead), and
     which trial statuses count as finished or active (for the charts)."""
     return {
         "actions": {
             a.name: {"label": a.label, "target": a.target, "danger": a.danger,
-                     "body": a.body is not None}
+                     "form": actions.needs_form(a)}
             for a in actions.REGISTRY.values()
         },
         "statuses": {

@@ -162,8 +162,9 @@ class Action:
         derived = sources(self.target, self.into)
         if self.only is not None and not self.only <= derived:
             raise ValueError(
-                f"action {self.name!r}: only={sorted(self.only)} must be within the statuses "
-                f"with an edge to {self.into!r}, which are {sorted(derived)}"
+                f"action {self.name!r}: only={sorted(map(str, self.only))} must be within the "
+                f"statuses with an edge to {str(self.into)!r}, which are "
+                f"{sorted(map(str, derived))}"
             )
         object.__setattr__(self, "allowed_from", self.only or derived)
 
@@ -264,6 +265,15 @@ def for_target(target: Target) -> list[Action]:
 def by_verb(target: Target, verb: str) -> Action | None:
     """The action served at ``/<target>s/<id>/<verb>/``, if any."""
     return next((a for a in for_target(target) if a.verb == verb), None)
+
+
+def needs_form(action: Action) -> bool:
+    """Whether the action's body must be filled in (a form), rather than sent empty (a button)."""
+    if action.body is None:
+        return False
+    if getattr(action.body, "min_properties", None):
+        return True
+    return any(f.required for f in action.body().fields.values())
 
 
 # --- what a row offers now --------------------------------------------------------------------

@@ -247,10 +247,10 @@
     return truncated;
   }
 
-  /* Buttons for the actions a row allows now (its ``actions``, from the server). Actions with
-     a body have their own form (see ``offer``); ``extra`` is added to each button's attributes. */
+  /* Buttons for the actions a row allows now (its ``actions``, from the server). Actions whose
+     body must be filled in have their own form (see ``offer``). */
   function actionButtons(names, extra) {
-    return (names || []).filter((n) => META.actions[n] && !META.actions[n].body).map((n) => {
+    return (names || []).filter((n) => META.actions[n] && !META.actions[n].form).map((n) => {
       const a = META.actions[n];
       return '<button type="button" class="' + (extra.small ? "small" : "") + (a.danger ? " danger" : "") + '" data-action="' + esc(n) + '"' +
         (extra.trial ? ' data-trial="' + extra.trial + '"' : "") + ">" + esc(a.label) + "</button>";
