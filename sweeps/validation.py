@@ -10,9 +10,11 @@ Nothing is written here.
 from __future__ import annotations
 
 import math
-from typing import Any
+from collections.abc import Callable
+from typing import Any, ClassVar, Protocol
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from sweeps.guard import check_json
 from sweeps.search.samplers import validate_sampler_config
@@ -88,6 +90,35 @@ def _object(
     return value
 
 
+class TrainerClass(Protocol):
+    """What validation needs of a trainer class (:class:`trainers.base.Trainer` has it)."""
+
+    key: ClassVar[str]
+    resource_unit: ClassVar[str]
+    default_space: ClassVar[dict[str, dict[str, Any]]]
+    metrics: ClassVar[tuple[str, ...]]
+
+    @classmethod
+    def clean_args(cls, args: Any) -> dict[str, Any]: ...
+
+
+# Set when Django starts, by the trainers app (trainers.apps): trainers sit above sweeps, so
+# sweeps is handed the registry's lookup instead of importing it.
+_trainer_lookup: Callable[[str], type[TrainerClass]] | None = None
+
+
+def set_trainer_lookup(lookup: Callable[[str], type[TrainerClass]]) -> None:
+    """Install the lookup of trainer classes by key (raises SpaceError for an unknown key)."""
+    global _trainer_lookup
+    _trainer_lookup = lookup
+
+
+def _get_trainer(key: Any) -> type[TrainerClass]:
+    if _trainer_lookup is None:
+        raise ImproperlyConfigured("the trainers app must be in INSTALLED_APPS to validate specs")
+    return _trainer_lookup(key)
+
+
 def _collect(errors: dict[str, str], check: Any, *args: Any) -> Any:
     """Run a validator that raises SpaceError; gather its errors instead of stopping."""
     try:
@@ -100,7 +131,6 @@ def _collect(errors: dict[str, str], check: Any, *args: Any) -> Any:
 def clean_spec(data: Any) -> dict[str, Any]:
     """Validate a sweep spec; return the fields of a new Sweep (plus ``start``)."""
     from sweeps.models import SearchSpace
-    from trainers.registry import get_trainer
 
     if not isinstance(data, dict):
         raise SpaceError({"spec": "must be an object"})
@@ -117,7 +147,7 @@ def clean_spec(data: Any) -> dict[str, Any]:
 
     trainer_cls = None
     try:
-        trainer_cls = get_trainer(data.get("trainer"))  # type: ignore[arg-type]
+        trainer_cls = _get_trainer(data.get("trainer"))
         trainer_args = trainer_cls.clean_args(data.get("trainer_args"))
     except SpaceError as exc:
         errors.update(exc.errors)
