@@ -37,8 +37,8 @@ from sweeps.search import (
 from sweeps.search.encoding import validate_config
 from sweeps.search.samplers import BayesSampler
 from sweeps.search.schedulers import Scheduler
-from sweeps.services import move_status, record_event
 from sweeps.states import TrialStatus
+from sweeps.transitions import move_status, record_event
 
 _cache: dict[int, tuple[str, Scheduler]] = {}
 # (sweep id, created) -> trial id -> params, for the sweeps this process decided on lately.

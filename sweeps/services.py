@@ -26,38 +26,24 @@ from django.utils import timezone
 from sweeps import sending
 from sweeps.enums import SegmentDecision
 from sweeps.ingest import drop_points_after, roll_up
-from sweeps.models import Event, RungResult, Sweep, Trial
+from sweeps.models import RungResult, Sweep, Trial
 from sweeps.nudges import nudge_sweep
+from sweeps.scheduling import (
+    apply_decisions,
+    clean_params,
+    dispatch_pending,
+    max_rung,
+    next_number,
+    rung_budget,
+)
 from sweeps.search.space import SpaceError
-from sweeps.states import InvalidTransition, SweepStatus, TrialStatus
+from sweeps.states import SweepStatus, TrialStatus
+from sweeps.transitions import Conflict, move_status, record_event
 from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, _int_field, clean_spec
 
 log = logging.getLogger(__name__)
 
 HEARTBEAT_WRITE_EVERY = timedelta(seconds=1)
-
-
-class Conflict(Exception):
-    """A steering action that the object's current state does not allow."""
-
-
-def record_event(
-    sweep: Sweep,
-    kind: str,
-    message: str = "",
-    *,
-    trial: Trial | None = None,
-    user: Any = None,
-    **data: Any,
-) -> Event:
-    return Event.objects.create(
-        sweep=sweep,
-        trial=trial,
-        user=user if getattr(user, "pk", None) else None,
-        kind=kind,
-        message=message,
-        data=data,
-    )
 
 
 def _after_commit(sweep_id: int, advance: bool = False, cleanup: bool = False) -> None:
@@ -79,24 +65,6 @@ def _after_commit(sweep_id: int, advance: bool = False, cleanup: bool = False) -
         nudge_sweep(sweep_id)
 
     transaction.on_commit(send)
-
-
-def move_status(obj: Sweep | Trial, status: str, **fields: Any) -> None:
-    """Move ``obj`` to ``status`` (checked by the state machine) or raise :class:`Conflict`.
-
-    Asking for the status the object already has is a conflict too (pausing a paused sweep):
-    the caller's view of the object is out of date, and no event should be recorded.
-    """
-    if obj.status == status:
-        noun = "sweep" if isinstance(obj, Sweep) else f"trial {obj.number}"
-        raise Conflict(f"{noun} is already {status}")
-    obj.status = status
-    for name, value in fields.items():
-        setattr(obj, name, value)
-    try:
-        obj.save(update_fields=["status", *fields])
-    except InvalidTransition as exc:
-        raise Conflict(str(exc)) from exc
 
 
 def create_sweep(spec: Any, user: Any) -> Sweep:
@@ -248,8 +216,6 @@ def resume_trial(trial_id: int, user: Any = None) -> Trial:
 
 
 def _send_to_rung(trial: Trial, rung: int, user: Any, kind: str, message: str) -> Trial:
-    from sweeps.scheduling import rung_budget
-
     if trial.status not in (TrialStatus.WAITING, TrialStatus.STOPPED, TrialStatus.COMPLETED):
         raise Conflict(
             f"trial {trial.number} is {trial.status}; only a trial that finished its rung can be {kind}"
@@ -277,8 +243,6 @@ def _send_to_rung(trial: Trial, rung: int, user: Any, kind: str, message: str) -
 def promote_trial(trial_id: int, user: Any = None) -> Trial:
     """Send a trial to the next rung by hand, whatever its rank. It is marked manual and does
     not take a place from the trials the rule promotes."""
-    from sweeps.scheduling import max_rung
-
     trial = _locked_trial(trial_id)
     if trial.rung >= max_rung(trial.sweep, trial.bracket):
         raise Conflict(f"trial {trial.number} is already at the largest budget; extend it instead")
@@ -301,8 +265,6 @@ def extend_trial(trial_id: int, user: Any = None) -> Trial:
 @transaction.atomic
 def enqueue_trial(sweep_id: int, params: Any, user: Any = None) -> Trial:
     """Add a trial with chosen params; it starts before any proposed configuration."""
-    from sweeps.scheduling import clean_params, next_number
-
     sweep = _locked_sweep(sweep_id)
     if sweep.status in SweepStatus.TERMINAL:
         raise Conflict(f"sweep {sweep.pk} is {sweep.status}; no trial can be added")
@@ -384,8 +346,6 @@ def _claimed_segment(trial_id: int, attempt: int) -> Trial | None:
 @transaction.atomic
 def begin_segment(trial_id: int, rung: int, attempt: int, worker: str) -> SegmentSpec | None:
     """Claim a dispatched segment; None when it is stale, a duplicate, or no longer wanted."""
-    from sweeps.scheduling import max_rung, rung_budget
-
     trial = _segment_trial(trial_id, attempt)
     if trial is None or trial.rung != rung or trial.status != TrialStatus.RUNNING or trial.worker:
         return None
@@ -673,8 +633,6 @@ def resend_queued() -> int:
 def advance_sweep(sweep_id: int) -> None:
     """Ask the scheduler what to do, apply it, and fill free worker slots. Runs after every
     segment and every manual action, under the sweep's row lock."""
-    from sweeps.scheduling import apply_decisions, dispatch_pending
-
     with transaction.atomic():
         sweep = Sweep.objects.select_for_update().filter(pk=sweep_id).first()
         if sweep is None or sweep.status != SweepStatus.RUNNING:
