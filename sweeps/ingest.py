@@ -22,8 +22,8 @@ from typing import Any
 
 from django.db import connections, transaction
 
+from sweeps.buckets import FINEST, ROLLUP_LEVELS, bucket_width, draw_buckets, fold_buckets
 from sweeps.models import MetricPoint, SeriesRollup, Trial
-from sweeps.queries import FINEST, ROLLUP_LEVELS, bucket_width, draw_buckets, fold_buckets
 
 # (name, step, value, unix time)
 Point = tuple[str, int, float | None, float]
