@@ -24,7 +24,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.test import Client
 
-from sweeps.models import MetricPoint, Trial
+from sweeps.models import MetricPoint, Sweep, Trial
 from tests.dashboard.conftest import add_points, build_sha_sweep, make_sweep, make_trial
 
 CHROMIUM = "/usr/bin/chromium"
@@ -368,6 +368,117 @@ class TestLivePage(BrowserCase):
         with pytest.raises(InvalidStatus) as anonymous:
             connect(url, origin=self.live_server_url)
         assert anonymous.value.response.status_code == 403
+
+
+class ActionButtons(BrowserCase):
+    """Helpers that read the steering buttons the page shows now."""
+
+    def sweep_buttons(self) -> list[str]:
+        return self.page.eval_on_selector_all(
+            "#sweep-actions button", "els => els.map(e => e.dataset.action)"
+        )
+
+    def row_buttons(self, trial: Any) -> list[str]:
+        return self.page.eval_on_selector_all(
+            f'#trials tr[data-trial="{trial.pk}"] button', "els => els.map(e => e.dataset.action)"
+        )
+
+    def offered(self, selector: str) -> bool:
+        return self.page.eval_on_selector(selector, "el => !el.hidden && el.offsetParent !== null")
+
+
+class TestButtonsFollowActions(ActionButtons):
+    """The page shows what each row's ``actions`` allow, and follows pushed rows."""
+
+    def test_a_completed_sweep_offers_no_pause_resume_or_cancel_until_it_runs_again(self) -> None:
+        sweep = make_sweep(self.user, status="completed")
+        make_trial(sweep, 1, status="completed", rung=2, budget=9, resource_done=9,
+                   checkpoint="/ckpt/1")  # fmt: skip
+        self.open_sweep(sweep.pk)
+        assert self.sweep_buttons() == []
+        assert self.offered("#sweep-update") and self.offered('[data-offer="enqueue"]')
+        self.screenshot("sweep-completed-actions.png")
+        # Pushed, not reloaded: the page keeps a marker that a reload would lose.
+        self.page.evaluate("window.__same_page = true")
+        Sweep.objects.filter(pk=sweep.pk).update(status="running")
+        self.wait(lambda: self.sweep_buttons() == ["pause_sweep", "cancel_sweep"], 10,
+                  "Pause and Cancel on the running sweep")  # fmt: skip
+        Sweep.objects.filter(pk=sweep.pk).update(status="cancelled")
+        self.wait(lambda: not self.offered("#sweep-update"), 10, "no update form when cancelled")
+        assert self.sweep_buttons() == [] and not self.offered('[data-offer="enqueue"]')
+        assert self.page.evaluate("window.__same_page") is True
+        self.screenshot("sweep-cancelled-actions.png")
+
+    def test_a_trial_whose_checkpoint_is_gone_offers_no_promote_or_extend(self) -> None:
+        sweep = make_sweep(self.user, status="completed")
+        done = {"rung": 2, "budget": 9, "resource_done": 9}
+        gone_cut = make_trial(sweep, 1, status="stopped", rung=0, resource_done=1, checkpoint="")
+        gone_done = make_trial(sweep, 2, status="completed", checkpoint="", **done)
+        kept_cut = make_trial(sweep, 3, status="stopped", rung=0, resource_done=1, checkpoint="c")
+        kept_done = make_trial(sweep, 4, status="completed", checkpoint="c", **done)
+        self.open_sweep(sweep.pk)
+        assert self.row_buttons(gone_cut) == [] and self.row_buttons(gone_done) == []
+        assert self.row_buttons(kept_cut) == ["promote"]
+        assert self.row_buttons(kept_done) == ["extend"]
+        self.screenshot("sweep-checkpoint-gone.png")
+        response = self.page.goto(f"{self.live_server_url}/sweeps/{sweep.pk}/trials/2/")
+        assert response is not None and response.status == 200
+        self.page.wait_for_function("document.getElementById('live').textContent === 'live'")
+        assert self.page.locator("#trial-controls button").count() == 0
+
+    def test_trial_buttons_change_with_a_pushed_status_without_a_reload(self) -> None:
+        sweep = make_sweep(self.user)
+        trial = make_trial(sweep, 1, status="running", worker="w1")
+        self.open_sweep(sweep.pk)
+        assert self.row_buttons(trial) == ["kill", "pause"]
+        self.page.evaluate("window.__same_page = true")
+        Trial.objects.filter(pk=trial.pk).update(status="paused", worker="")
+        self.wait(lambda: self.row_buttons(trial) == ["kill", "resume"], 10, "Resume offered")
+        # Cancelling the sweep takes every trial's buttons away, though the trial row itself
+        # did not change.
+        Sweep.objects.filter(pk=sweep.pk).update(status="cancelled")
+        self.wait(lambda: self.row_buttons(trial) == [], 10, "no trial actions when cancelled")
+        assert self.page.evaluate("window.__same_page") is True
+
+
+class TestToyAction(ActionButtons):
+    """One action registered in the registry alone is offered as a button where allowed."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        from sweeps.actions import registered
+        from tests.toy_action import CUT
+
+        # Before the server forks: it inherits the registry with the toy in it.
+        cls._toy = registered(CUT)
+        cls._toy.__enter__()
+        super().setUpClass()
+
+    @classmethod
+    def tearDownClass(cls) -> None:
+        super().tearDownClass()
+        cls._toy.__exit__(None, None, None)
+
+    def test_the_toy_button_shows_only_from_the_statuses_it_is_allowed_from(self) -> None:
+        sweep = make_sweep(self.user)
+        waiting = make_trial(sweep, 1, status="waiting")
+        running = make_trial(sweep, 2, status="running", worker="w1")
+        self.open_sweep(sweep.pk)
+        assert self.row_buttons(waiting) == ["kill", "pause", "promote", "cut"]
+        assert "cut" not in self.row_buttons(running)
+        label = self.page.locator(
+            f'#trials tr[data-trial="{waiting.pk}"] button[data-action="cut"]'
+        )
+        assert label.text_content() == "Cut"
+        self.screenshot("sweep-toy-action.png")
+        label.click()
+        self.page.wait_for_selector(
+            f'#trials tr[data-trial="{waiting.pk}"][data-status="stopped"]', timeout=5000
+        )
+        assert self.row_buttons(waiting) == ["promote"]
+        assert Trial.objects.get(pk=waiting.pk).status == "stopped"
+        Trial.objects.filter(pk=running.pk).update(status="waiting", worker="")
+        self.wait(lambda: "cut" in self.row_buttons(running), 10, "Cut offered once waiting")
 
 
 @pytest.mark.slow
