@@ -31,6 +31,7 @@ from rest_framework import serializers
 from sweeps import services
 from sweeps.access import can_steer, visible_sweeps
 from sweeps.api.closed import ClosedSerializer
+from sweeps.api.errors import flatten_detail
 from sweeps.models import Sweep, Trial
 from sweeps.search import build_scheduler, parse_space
 from sweeps.search.space import SpaceError, shown_value
@@ -115,8 +116,6 @@ def validate_body(serializer_class: type[serializers.Serializer], body: Any) -> 
     checked = {k: v for k, v in body.items() if k in allowed and k not in errors}
     serializer = serializer_class(data=checked)
     if not serializer.is_valid():
-        from sweeps.api.errors import flatten_detail
-
         errors.update(flatten_detail(serializer.errors))
     if errors:
         raise SpaceError(errors)

@@ -23,7 +23,7 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from functools import reduce
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 from django.db import connection, transaction
@@ -41,6 +41,7 @@ from django.db.models import (
     When,
 )
 
+from sweeps.actions import RowContext, context_for, row_actions
 from sweeps.buckets import (  # re-exported: the read side and ingest share the arithmetic
     FINEST,
     ROLLUP_LEVELS,
@@ -53,9 +54,6 @@ from sweeps.buckets import finite as _finite
 from sweeps.buckets import rounded as _round
 from sweeps.models import Event, MetricPoint, RungResult, SeriesRollup, Sweep, Trial
 from sweeps.states import TrialStatus
-
-if TYPE_CHECKING:
-    from sweeps.actions import RowContext
 
 # Per-step and per-epoch metrics the sweep page charts; trial pages chart every name.
 SWEEP_CHART_METRICS = ("train_loss", "val_loss", "grad_norm", "lr")
@@ -83,14 +81,6 @@ def _iso(value: Any) -> str | None:
 # --- trials -------------------------------------------------------------------------------
 
 
-def _actions() -> Any:
-    # sweeps.actions imports the services, which import this module (through ingest): read
-    # at call time, not at import.
-    from sweeps import actions
-
-    return actions
-
-
 def trial_row(values: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
     """A JSON-ready trial row from ``Trial.objects.values(*TRIAL_FIELDS)``, with the actions
     allowed on it now (``ctx``: its sweep's :class:`~sweeps.actions.RowContext`)."""
@@ -102,7 +92,7 @@ def trial_row(values: Mapping[str, Any], ctx: RowContext) -> dict[str, Any]:
     row["error"] = (row.get("error") or "")[-500:]
     # Where the files are is the workers' business; the page needs whether they exist.
     row["has_checkpoint"] = bool(row.pop("checkpoint", ""))
-    row["actions"] = _actions().row_actions("trial", row, ctx)
+    row["actions"] = row_actions("trial", row, ctx)
     return row
 
 
@@ -115,7 +105,7 @@ def trial_rows(sweep: Sweep | int, *, ids: Iterable[int] | None = None) -> list[
     """
     if isinstance(sweep, int):
         sweep = Sweep.objects.get(pk=sweep)
-    ctx = _actions().context_for(sweep)
+    ctx = context_for(sweep)
     qs = Trial.objects.filter(sweep_id=sweep.pk)
     if ids is not None:
         qs = qs.filter(pk__in=list(ids))
@@ -229,7 +219,7 @@ def summarize(sweep: Sweep, trials: Sequence[Mapping[str, Any]]) -> dict[str, An
         "created_at": _iso(sweep.created_at),
         "started_at": _iso(sweep.started_at),
         "finished_at": _iso(sweep.finished_at),
-        "actions": _actions().row_actions("sweep", {"status": sweep.status}),
+        "actions": row_actions("sweep", {"status": sweep.status}),
     }
 
 
@@ -240,7 +230,7 @@ def sweep_state(sweep: Sweep) -> dict[str, Any]:
         "status": sweep.status,
         "concurrency": sweep.concurrency,
         "max_trials": sweep.max_trials,
-        "actions": _actions().row_actions("sweep", {"status": sweep.status}),
+        "actions": row_actions("sweep", {"status": sweep.status}),
     }
 
 

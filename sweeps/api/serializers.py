@@ -1,9 +1,11 @@
 """What the API sends and (for the schema) what it accepts.
 
-Output serializers are read-only views of the models. The request serializers only
-document bodies in the OpenAPI schema: spec bodies are validated by
+Output serializers are read-only views of the models; each sweep and trial carries the
+names of the actions allowed on it now (:mod:`sweeps.actions`). The spec serializer only
+documents launch bodies in the OpenAPI schema: specs are validated by
 :func:`sweeps.validation.clean_spec` (through the service layer) so that the API, the admin
-and spec files give the same errors for the same mistakes.
+and spec files give the same errors for the same mistakes. Steering bodies are declared,
+validated and documented with their actions in :mod:`sweeps.actions`.
 """
 
 from __future__ import annotations
