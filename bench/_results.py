@@ -17,7 +17,9 @@ def write_section(name: str, body: str) -> None:
     """Replace (or append) the section called ``name`` with ``body`` (markdown)."""
     text = BENCHMARKS.read_text() if BENCHMARKS.exists() else HEADER
     block = f"<!-- bench:{name} -->\n{body.strip()}\n<!-- /bench:{name} -->"
-    pattern = re.compile(rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S)
+    pattern = re.compile(
+        rf"<!-- bench:{re.escape(name)} -->.*?<!-- /bench:{re.escape(name)} -->", re.S
+    )
     if pattern.search(text):
         text = pattern.sub(lambda _: block, text)
     else:
