@@ -7,6 +7,7 @@ Visibility is checked before anything else: a sweep or trial the user may not se
 
 from __future__ import annotations
 
+import inspect
 from typing import Any, ClassVar
 
 from django.contrib.auth.decorators import login_not_required
@@ -192,6 +193,10 @@ class ActionSchema(AutoSchema):
 
     def get_summary(self) -> str | None:
         return self._action().summary
+
+    def get_description(self) -> str:
+        # What the service says it does (the summary says it in one line).
+        return inspect.getdoc(self._action().service) or ""
 
     def get_request_serializer(self) -> Any:
         return self._action().body
