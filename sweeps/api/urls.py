@@ -6,6 +6,7 @@ from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
 from django.urls import URLPattern, include, path, re_path, register_converter
+from drf_spectacular.utils import extend_schema
 from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
@@ -82,8 +83,8 @@ resource_patterns: list[URLPattern] = [
 ]
 # Actions registered after start-up (tests, plugins) are served by these two routes.
 action_fallbacks = [
-    path("sweeps/<int:pk>/<sweep_action:action>/", _view(views.ActionView)),
-    path("trials/<int:pk>/<trial_action:action>/", _view(views.ActionView)),
+    path("sweeps/<int:pk>/<sweep_action:action>/", _view(views.RegisteredActionView)),
+    path("trials/<int:pk>/<trial_action:action>/", _view(views.RegisteredActionView)),
 ]
 
 
@@ -98,6 +99,7 @@ class SchemaView(SpectacularAPIView):
 
     permission_classes = [AllowAny]
 
+    @extend_schema(exclude=True)  # the schema does not describe itself
     def get(self, request: Any, *args: Any, **kwargs: Any) -> Any:
         self.patterns = schema_patterns()
         return super().get(request, *args, **kwargs)

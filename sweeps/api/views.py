@@ -222,6 +222,13 @@ class ActionView(ApiView):
         return _result(action, steer(request, action, pk))
 
 
+class RegisteredActionView(ActionView):
+    """The catch-all route of actions registered after start-up. The schema lists each of
+    them under its own route (see ``schema_patterns``), so this one stays out of it."""
+
+    schema = None
+
+
 # --- sweeps ---------------------------------------------------------------------------------
 
 
