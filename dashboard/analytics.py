@@ -15,15 +15,18 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextvars import ContextVar
 from typing import Any
 
+import numpy as np
 from django.core.cache import cache
 
 from dashboard import plots
 from sweeps import queries
+from sweeps.queries import finite
 
 
 def panels(
@@ -66,7 +69,7 @@ def importance(
     *,
     compute: bool = True,
 ) -> dict[str, float] | None:
-    """:func:`sweeps.queries.param_importance`, kept in Django's cache under a digest of
+    """:func:`param_importance`, kept in Django's cache under a digest of
     its inputs (its answer changes only with a new result, while pages and the live tailer
     ask for the panels far more often). ``compute=False``: None unless cached."""
     key = json.dumps(
@@ -77,9 +80,62 @@ def importance(
     if found is None:
         if not compute:
             return None
-        found = queries.param_importance(rows, space)
+        found = param_importance(rows, space)
         cache.set(cache_key, found, IMPORTANCE_CACHE_SECONDS)
     return dict(found)
+
+
+def encode_params(
+    rows: Sequence[Mapping[str, Any]], space: Mapping[str, Mapping[str, Any]]
+) -> tuple[list[str], np.ndarray]:
+    """Parameters as numbers (pure): log-scaled ones as log10, categoricals as the index of
+    their choice; inactive (conditional) parameters as NaN. Returns (names, matrix)."""
+    names = list(space)
+    x = np.full((len(rows), len(names)), np.nan)
+    for j, name in enumerate(names):
+        spec = space[name]
+        choices = [repr(c) for c in spec.get("choices", [])]
+        for i, row in enumerate(rows):
+            value = (row.get("params") or {}).get(name)
+            if value is None:
+                continue
+            if spec.get("type") == "categorical":
+                key = repr(value)
+                x[i, j] = choices.index(key) if key in choices else np.nan
+            elif isinstance(value, int | float) and not isinstance(value, bool):
+                x[i, j] = math.log10(value) if spec.get("log") and value > 0 else float(value)
+    return names, x
+
+
+def param_importance(
+    rows: Sequence[Mapping[str, Any]],
+    space: Mapping[str, Mapping[str, Any]],
+    *,
+    seed: int = 0,
+    min_trials: int = 4,
+) -> dict[str, float]:
+    """How much each parameter explains of the objective (pure; sums to 1).
+
+    ``rows`` are :func:`sweeps.queries.trial_results` rows (params and value). Fits a random forest
+    (scikit-learn, 64 trees, fixed seed) of value on the encoded parameters and returns its
+    impurity-based feature importances. Empty when fewer than ``min_trials`` results, or
+    when the objective does not vary.
+    """
+    values = [r["value"] for r in rows if finite(r.get("value")) is not None]
+    if len(values) < min_trials or not space or float(np.ptp(values)) == 0.0:
+        return {}
+    from sklearn.ensemble import RandomForestRegressor
+
+    usable = [r for r in rows if finite(r.get("value")) is not None]
+    names, x = encode_params(usable, space)
+    x = np.where(np.isnan(x), -1e9, x)  # inactive conditional parameters: their own branch
+    model = RandomForestRegressor(n_estimators=64, random_state=seed, min_samples_leaf=2)
+    model.fit(x, np.asarray(values))
+    importances = model.feature_importances_
+    total = float(importances.sum())
+    if total <= 0:
+        return {}
+    return {name: float(v) / total for name, v in zip(names, importances, strict=True)}
 
 
 def surrogate_status(sweep: Mapping[str, Any]) -> dict[str, Any]:

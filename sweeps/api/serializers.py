@@ -10,17 +10,16 @@ validated and documented with their actions in :mod:`sweeps.actions`.
 
 from __future__ import annotations
 
-import math
-from collections.abc import Iterable
 from typing import Any
 
-from django.db.models import Count
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from sweeps.actions import allowed_actions, context_for
 from sweeps.api.closed import ClosedSerializer
 from sweeps.models import RungResult, Sweep, Trial
+from sweeps.queries import BestTrial, finite, sweep_totals
+from sweeps.queries.summaries import SweepTotals
 from sweeps.search.samplers import ACQ_FUNCS, BASE_ESTIMATORS, SAMPLERS
 from sweeps.search.schedulers import SCHEDULERS
 from sweeps.states import TrialStatus
@@ -34,55 +33,17 @@ ACTIONS_HELP = (
 
 
 class FiniteFloatField(serializers.FloatField):
-    """A float that is sent as null when it is NaN or infinite (JSON has no such numbers)."""
+    """A float that is sent as null when it is NaN or infinite (the rows' rule,
+    :func:`sweeps.queries.finite`: JSON has no such numbers)."""
 
     def to_representation(self, value: Any) -> float | None:
-        if value is None:
-            return None
-        number = float(value)
-        return number if math.isfinite(number) else None
+        return None if value is None else finite(float(value))
 
 
-# --- summaries: counts per status and the best trial, for many sweeps in two queries ------
+# --- a sweep's counts and best trial: sweeps.queries.sweep_totals, for many in two queries -
 
-
-def sweep_summaries(sweeps: Iterable[Sweep]) -> dict[int, dict[str, Any]]:
-    """For each sweep: ``counts`` (trials per status, every status present) and ``best``."""
-    sweeps = list(sweeps)
-    out: dict[int, dict[str, Any]] = {
-        s.pk: {"counts": dict.fromkeys(TRIAL_STATUSES, 0), "best": None} for s in sweeps
-    }
-    if not sweeps:
-        return out
-    rows = (
-        Trial.objects.filter(sweep__in=[s.pk for s in sweeps])
-        .values_list("sweep_id", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
-    for sweep_id, status, n in rows:
-        out[sweep_id]["counts"][status] = n
-    for sweep in sweeps:
-        if sum(out[sweep.pk]["counts"].values()) == 0:
-            continue
-        best = best_trial(sweep)
-        if best is not None:
-            out[sweep.pk]["best"] = best
-    return out
-
-
-def best_trial(sweep: Sweep) -> dict[str, Any] | None:
-    """The trial with the best objective value so far (lowest or highest per the mode)."""
-    order = "best_value" if sweep.objective_mode == "min" else "-best_value"
-    for trial in (
-        Trial.objects.filter(sweep=sweep, best_value__isnull=False)
-        .order_by(order, "number")
-        .only("id", "number", "best_value")[:5]
-    ):
-        # NaN/inf never make a best value; skip any that slipped into the column.
-        if math.isfinite(trial.best_value):
-            return {"id": trial.pk, "number": trial.number, "value": trial.best_value}
-    return None
+# The name the sweep list view imports; the totals are the read side's, computed once there.
+sweep_summaries = sweep_totals
 
 
 class StatusCountsSerializer(serializers.Serializer):
@@ -135,11 +96,12 @@ class SweepSerializer(serializers.ModelSerializer):
         ]  # fmt: skip
         read_only_fields = fields
 
-    def _summary(self, sweep: Sweep) -> dict[str, Any]:
-        summaries = self.context.setdefault("summaries", {})
-        if sweep.pk not in summaries:
-            summaries.update(sweep_summaries([sweep]))
-        return summaries[sweep.pk]
+    def _summary(self, sweep: Sweep) -> SweepTotals:
+        # A list view passes every sweep's totals in the context (a fixed number of queries).
+        totals = self.context.setdefault("summaries", {})
+        if sweep.pk not in totals:
+            totals.update(sweep_totals([sweep]))
+        return totals[sweep.pk]
 
     @extend_schema_field(ObjectiveSerializer)
     def get_objective(self, sweep: Sweep) -> dict[str, str]:
@@ -153,7 +115,7 @@ class SweepSerializer(serializers.ModelSerializer):
         return sum(self._summary(sweep)["counts"].values())
 
     @extend_schema_field(BestTrialSerializer(allow_null=True))
-    def get_best_trial(self, sweep: Sweep) -> dict[str, Any] | None:
+    def get_best_trial(self, sweep: Sweep) -> BestTrial | None:
         return self._summary(sweep)["best"]
 
     @extend_schema_field(serializers.FloatField(allow_null=True))

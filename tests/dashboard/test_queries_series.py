@@ -1,4 +1,4 @@
-"""Thinning keeps extremes; series, summaries, importance."""
+"""Thinning keeps extremes; series and summaries."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import math
 import random
 from typing import Any
 
-import numpy as np
 import pytest
 
 from sweeps import queries
@@ -138,33 +137,6 @@ def test_sweep_summaries_give_best_and_sparkline(user: Any) -> None:
 def test_best_so_far_follows_mode() -> None:
     assert queries.best_so_far([3, None, 1, 2], "min") == [3, 3, 1, 1]
     assert queries.best_so_far([None, 1, 3, 2], "max") == [None, 1, 3, 3]
-
-
-def test_param_importance_finds_the_parameter_that_matters() -> None:
-    rng = np.random.default_rng(0)
-    rows = []
-    for i in range(60):
-        lr, layers = 10 ** rng.uniform(-4, -1), int(rng.integers(1, 5))
-        value = (math.log10(lr) + 2.5) ** 2 + rng.normal(0, 0.01)
-        rows.append(
-            {"params": {"lr": lr, "layers": layers, "opt": "adam"}, "value": value, "number": i}
-        )
-    imp = queries.param_importance(
-        rows,
-        {
-            "lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
-            "layers": {"type": "int", "low": 1, "high": 4},
-            "opt": {"type": "categorical", "choices": ["adam", "sgd"]},
-        },
-    )
-    assert imp["lr"] > 0.8
-    assert sum(imp.values()) == pytest.approx(1.0)
-
-
-def test_param_importance_needs_enough_varied_results() -> None:
-    rows = [{"params": {"lr": 0.1}, "value": 1.0}] * 10
-    assert queries.param_importance(rows, {"lr": {"type": "float", "low": 0, "high": 1}}) == {}
-    assert queries.param_importance(rows[:2], {"lr": {"type": "float", "low": 0, "high": 1}}) == {}
 
 
 @pytest.mark.django_db

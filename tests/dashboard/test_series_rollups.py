@@ -15,6 +15,7 @@ from django.utils import timezone
 
 from sweeps import queries, services
 from sweeps.models import MetricPoint, SeriesRollup, Trial
+from sweeps.queries import series as series_module
 from tests.dashboard.conftest import add_points, make_sweep, make_trial
 
 pytestmark = pytest.mark.django_db
@@ -340,7 +341,7 @@ def test_a_segment_ending_while_the_page_reads_is_passed_over(
     Trial.objects.filter(pk=trial.pk).update(status="running", attempt=2, worker="w", rung=1)
     _log(trial, range(101, 151), seed=2)
     upto = MetricPoint.objects.order_by("-id")[0].pk
-    real = queries._finest_buckets
+    real = series_module._finest_buckets
 
     def racing(*args: Any) -> Any:
         # Between the page's two reads of rollups, the segment logs more and ends.
@@ -349,7 +350,7 @@ def test_a_segment_ending_while_the_page_reads_is_passed_over(
                                 checkpoint="c2")  # fmt: skip
         return real(*args)
 
-    monkeypatch.setattr(queries, "_finest_buckets", racing)
+    monkeypatch.setattr(series_module, "_finest_buckets", racing)
     served = _served(sweep, upto=upto)
     assert served == _expected(sweep, 256, upto=upto)
     assert served[(trial.pk, "train_loss")][0][-1] == 150  # nothing past the page's cursor

@@ -189,7 +189,7 @@ def test_first_render_fits_no_forest_and_the_socket_brings_importance(
         fits.append(1)
         return {"lr": 0.75, "layers": 0.25, "opt": 0.0}
 
-    monkeypatch.setattr(queries, "param_importance", forest)
+    monkeypatch.setattr(analytics, "param_importance", forest)
     url = f"/sweeps/{data['sweep'].pk}/"
     first = _snapshot(_client(user).get(url).content.decode())["analytics"]["importance"]
     assert fits == [] and "computing" in first["layout"]["title"]["text"]
