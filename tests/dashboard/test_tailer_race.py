@@ -27,7 +27,7 @@ async def test_a_point_committed_between_the_two_reads_is_delivered(
     write_points(sweep.pk, trial.pk, [("train_loss", 1, 1.0, time.time())])
     tail = tailer.SweepTailer(sweep.pk)  # (it keeps the running loop; the reads are sync)
     tail._load()
-    tail._refreshed = time.monotonic() - 5  # idle: the read also scans other sweeps' ids
+    tail.state.refreshed = time.monotonic() - 5  # idle: the read also scans other sweeps' ids
 
     real = MetricPoint.objects.filter
     calls: list[dict[str, Any]] = []
