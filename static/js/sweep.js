@@ -24,26 +24,32 @@
 
   // --- curve charts ----------------------------------------------------------------------
 
+  /* One panel per curve figure: its Rungs.Chart, the figure's layout and metric styles
+     from the server, and the panel's controls. */
   const charts = {};
   for (const key of ["loss", "grad", "lr"]) {
     const panel = document.querySelector('.panel[data-chart="' + key + '"]');
-    charts[key] = {
-      key, div: document.getElementById("chart-" + key), panel,
-      layout: null, metrics: [], templates: {},
-      series: new Map(), // "trial:metric" -> {trial, metric, x, y}
-      order: [], // keys in trace order as drawn
-      smooth: 0, logy: false, hide: false,
-      full: true, appends: new Map(),
-      unsynced: new Set(), sync: false, syncTimer: null, pointer: false, // see syncNow
-      reachSeen: null, userX: false, // the user zoomed or panned x: keep their view
-    };
+    const c = {key, panel, layout: null, metrics: [], templates: {}, smooth: 0, logy: false, hide: false};
+    c.chart = R.Chart(document.getElementById("chart-" + key), {
+      trace: (s) => traceFor(c, s),
+      layout: () => chartLayout(c),
+      order: (a, b) => {
+        const ma = c.metrics.indexOf(a.metric), mb = c.metrics.indexOf(b.metric);
+        if (ma !== mb) return ma - mb;
+        return ((state.trials.get(a.trial) || {}).number || 0) - ((state.trials.get(b.trial) || {}).number || 0);
+      },
+      live: (s) => { const trial = state.trials.get(s.trial); return Boolean(trial && R.ACTIVE.has(trial.status)); },
+      raw: () => !c.smooth,
+      request: () => scheduleDraw(),
+    });
+    charts[key] = c;
   }
   const metricChart = {};
 
   /* Values all > 0 and spread over more than 3 decades (a diverging trial): log y. */
-  function widePositive(chart) {
+  function widePositive(c) {
     let lo = Infinity, hi = -Infinity;
-    for (const s of chart.series.values()) for (const v of s.y) {
+    for (const s of c.chart.series.values()) for (const v of s.y) {
       if (v === null || !isFinite(v)) continue;
       if (v <= 0) return false;
       if (v < lo) lo = v;
@@ -52,166 +58,57 @@
     return hi / lo > 1e3;
   }
 
-  function initChart(chart, figure) {
-    const first = chart.layout === null;
-    chart.layout = figure.layout;
-    chart.metrics = figure.layout.meta.metrics;
-    chart.templates = figure.layout.meta.templates;
-    for (const m of chart.metrics) metricChart[m] = chart;
-    chart.series = new Map();
+  function initChart(c, figure) {
+    const first = c.layout === null;
+    c.layout = figure.layout;
+    c.metrics = figure.layout.meta.metrics;
+    c.templates = figure.layout.meta.templates;
+    for (const m of c.metrics) metricChart[m] = c;
+    c.chart.clear();
     for (const t of figure.data) {
-      chart.series.set(t.meta.trial + ":" + t.meta.metric, {trial: t.meta.trial, metric: t.meta.metric, x: t.x.slice(), y: t.y.slice()});
+      c.chart.set(t.meta.trial + ":" + t.meta.metric, {trial: t.meta.trial, metric: t.meta.metric, x: t.x.slice(), y: t.y.slice()});
       if (t.x.length) state.lastStep.set(t.meta.trial, Math.max(state.lastStep.get(t.meta.trial) || 0, t.x[t.x.length - 1]));
     }
-    chart.full = true;
-    if (first && widePositive(chart)) {
-      chart.logy = true;
-      chart.panel.querySelector('[data-control="logy"]').checked = true;
+    if (first && widePositive(c)) {
+      c.logy = true;
+      c.panel.querySelector('[data-control="logy"]').checked = true;
     }
   }
 
-  function traceFor(chart, s) {
-    const tmpl = chart.templates[s.metric] || {mode: "lines", line: {width: 1.5}};
+  function chartLayout(c) {
+    if (!c.layout) return null;
+    const axis = {ticklabeloverflow: "allow"}; // "hide past div" measures every label per label
+    return Object.assign({}, c.layout, {
+      xaxis: Object.assign({}, c.layout.xaxis, axis),
+      yaxis: Object.assign({}, c.layout.yaxis, axis, {type: c.logy ? "log" : "linear"}),
+    });
+  }
+
+  function traceFor(c, s) {
+    const tmpl = c.templates[s.metric] || {mode: "lines", line: {width: 1.5}};
     const trial = state.trials.get(s.trial);
     const number = trial ? trial.number : 0;
     const color = R.trialColor(number);
     const hl = state.hovered !== null ? state.hovered : state.selected;
     const dim = hl !== null && hl !== s.trial;
     const strong = hl !== null && hl === s.trial;
-    const smooth = chart.smooth && tmpl.mode === "lines";
+    const smooth = c.smooth && tmpl.mode === "lines";
     const trace = {
-      // Copies: Plotly keeps the arrays it is given, and extendTraces appends to them.
-      type: "scatter", mode: tmpl.mode, x: s.x.slice(), y: smooth ? R.ema(s.y, chart.smooth) : s.y.slice(),
+      // Copies: Plotly keeps the arrays it is given, and the chart appends to them.
+      type: "scatter", mode: tmpl.mode, x: s.x.slice(), y: smooth ? R.ema(s.y, c.smooth) : s.y.slice(),
       name: "#" + number + " " + s.metric, uid: s.trial + ":" + s.metric,
       meta: {trial: s.trial, number, metric: s.metric},
       line: Object.assign({}, tmpl.line, {color, width: (tmpl.line.width || 1.5) * (strong ? 2.2 : 1)}),
       opacity: dim ? 0.18 : 1,
       hovertemplate: "trial " + number + " · " + s.metric + "<br>step %{x}<br>%{y:.4g}<extra></extra>",
-      visible: !(chart.hide && trial && R.FINISHED.has(trial.status)),
+      visible: !(c.hide && trial && R.FINISHED.has(trial.status)),
     };
     if (tmpl.marker) trace.marker = Object.assign({}, tmpl.marker, {color});
     return trace;
   }
 
-  /* The x range the page keeps (unless the user zoomed): from 0 to the last step and,
-     while trials are live, past it by a quarter of the span or by what the curves grew in
-     the last HEADROOM_S seconds (at most the span again), so that the next points land
-     inside the view and are drawn without Plotly computing anything: a fast trainer would
-     otherwise cost a redraw every few hundred milliseconds. Null without points. */
-  const HEADROOM_S = 5;
-  function xRange(chart) {
-    let lo = Infinity, hi = -Infinity, live = false;
-    for (const s of chart.series.values()) {
-      if (!s.x.length) continue;
-      lo = Math.min(lo, s.x[0]);
-      hi = Math.max(hi, s.x[s.x.length - 1]);
-      const trial = state.trials.get(s.trial);
-      if (trial && R.ACTIVE.has(trial.status)) live = true;
-    }
-    if (hi === -Infinity) return null;
-    const x0 = Math.min(lo, 0), span = hi - x0, now = performance.now();
-    if (!live) return [x0, Math.max(hi, x0 + 1)];
-    const seen = chart.reachSeen; // [time, last step, end] when the range last grew
-    if (seen && seen[2] > hi) return [x0, seen[2]]; // steady until the points reach its end
-    let ahead = Math.max(20, 0.25 * span);
-    if (seen && hi > seen[1] && now > seen[0]) {
-      const rate = (hi - seen[1]) / ((now - seen[0]) / 1000);
-      ahead = Math.max(ahead, Math.min(rate * HEADROOM_S, span));
-    }
-    chart.reachSeen = [now, hi, hi + ahead];
-    return [x0, hi + ahead];
-  }
-
-  /* New points past the end of the page's x range: widen it (Plotly redraws axes and lines
-     from what it computed, about 2 ms, against 15–40 for a full redraw). */
-  function stretchX(chart, xs) {
-    const xa = chart.div._fullLayout && chart.div._fullLayout.xaxis;
-    if (chart.userX || !xa || xa.autorange || xa.type !== "linear") return false;
-    const top = Math.max(...xs.map((x) => (x.length ? x[x.length - 1] : -Infinity)));
-    if (!(top > xa.range[1])) return false;
-    const range = xRange(chart);
-    if (!range || range[1] < top) return false;
-    Plotly.relayout(chart.div, {"xaxis.range": range}); // draws at once (a promise for events)
-    return true;
-  }
-
-  /* Points drawn by R.extendLines reach Plotly's own state (what hover finds) with a
-     Plotly draw of their traces: at once when the pointer enters the chart or Plotly redrew
-     it (zoom, resize), each second while the pointer is on it, else every ten seconds; one
-     chart a draw (each takes the page about 15 ms, in which it reads nothing new). */
-  const SYNC_MS = 1000, IDLE_SYNC_MS = 10000;
-  function drawnOutsidePlotly(chart, indices) {
-    for (const i of indices) chart.unsynced.add(i);
-    if (chart.syncTimer) return;
-    chart.syncTimer = setTimeout(() => syncNow(chart), chart.pointer ? SYNC_MS : IDLE_SYNC_MS);
-  }
-
-  function syncNow(chart) {
-    clearTimeout(chart.syncTimer);
-    chart.syncTimer = null;
-    if (!chart.unsynced.size) return;
-    chart.sync = true;
-    scheduleDraw();
-  }
-
-  function drawChart(chart, canSync) {
-    const sync = chart.sync && canSync;
-    if (!chart.layout || (!chart.full && !chart.appends.size && !sync)) return Promise.resolve();
-    const keys = Array.from(chart.series.keys()).sort((a, b) => {
-      const sa = chart.series.get(a), sb = chart.series.get(b);
-      const ma = chart.metrics.indexOf(sa.metric), mb = chart.metrics.indexOf(sb.metric);
-      if (ma !== mb) return ma - mb;
-      const na = (state.trials.get(sa.trial) || {}).number || 0, nb = (state.trials.get(sb.trial) || {}).number || 0;
-      return na - nb;
-    });
-    const sameOrder = !chart.full && keys.length === chart.order.length && keys.every((k, i) => k === chart.order[i]);
-    const appends = chart.appends;
-    chart.appends = new Map();
-    if (sameOrder && !chart.smooth) {
-      // Pure appends inside the view: extend the drawn lines, or let Plotly draw only the
-      // changed traces (and those extended since its last draw). Otherwise (a point outside
-      // the view) redraw the figure from the series, which hold the appends too.
-      const idx = [], xs = [], ys = [];
-      for (const [key, pts] of appends) {
-        idx.push(chart.order.indexOf(key));
-        xs.push(pts.x);
-        ys.push(pts.y);
-      }
-      const withUnsynced = () => {
-        for (const i of chart.unsynced) if (!idx.includes(i)) { idx.push(i); xs.push([]); ys.push([]); }
-      };
-      // Past the x range: widen it first; Plotly then redrew the lines from what it had
-      // computed, so those drawn outside it are extended again too.
-      if (idx.length && stretchX(chart, xs)) withUnsynced();
-      if (!sync && idx.length && R.extendLines(chart.div, idx, xs, ys)) {
-        drawnOutsidePlotly(chart, idx);
-        return Promise.resolve();
-      }
-      withUnsynced();
-      const drawn = idx.length ? R.appendInPlace(chart.div, idx, xs, ys) : null;
-      if (drawn) {
-        chart.sync = false;
-        chart.unsynced.clear();
-        return drawn;
-      }
-    }
-    chart.full = chart.sync = false;
-    chart.unsynced.clear();
-    chart.order = keys;
-    const axis = {ticklabeloverflow: "allow"}; // "hide past div" measures every label per label
-    const layout = Object.assign({}, chart.layout, {
-      xaxis: Object.assign({}, chart.layout.xaxis, axis),
-      yaxis: Object.assign({}, chart.layout.yaxis, axis, {type: chart.logy ? "log" : "linear"}),
-    });
-    const range = chart.userX ? null : xRange(chart);
-    if (range) Object.assign(layout.xaxis, {range, autorange: false});
-    const traces = keys.map((k) => traceFor(chart, chart.series.get(k)));
-    return Plotly.react(chart.div, traces, layout, {responsive: true, displaylogo: false});
-  }
-
   function restyleHighlight() {
-    for (const chart of Object.values(charts)) chart.full = true;
-    scheduleDraw();
+    for (const c of Object.values(charts)) c.chart.redraw();
   }
 
   /* One draw at a time: increments that arrive while a draw is in flight are gathered and
@@ -235,8 +132,9 @@
     pendingT = null;
     updateSteps(stepsDirty);
     stepsDirty = new Set();
-    const syncing = Object.values(charts).find((c) => c.sync);
-    drawing = Promise.all(Object.values(charts).map((c) => drawChart(c, c === syncing))).then(() => {
+    const all = Object.values(charts).map((c) => c.chart);
+    const syncing = all.find((c) => c.wantsSync()); // one chart hands Plotly its points a draw
+    drawing = Promise.all(all.map((c) => c.draw(c === syncing))).then(() => {
       if (t) {
         // Report -> drawn latency of the newest and the oldest point drawn (log time
         // against the clock once the lines hold them).
@@ -246,7 +144,7 @@
       }
     }, (err) => console.error("drawing the curves failed", err)).then(() => {
       drawing = null;
-      if (Object.values(charts).some((c) => c.sync)) drawPending = true; // the next chart's turn
+      if (all.some((c) => c.wantsSync())) drawPending = true; // the next chart's turn
       if (drawPending) setTimeout(flushDraw, 0);
     });
   }
@@ -257,54 +155,31 @@
       const last = state.lastStep.get(g.t) || 0;
       state.lastStep.set(g.t, Math.max(last, g.s[g.s.length - 1]));
       stepsDirty.add(g.t);
-      const chart = metricChart[g.n];
-      if (!chart) continue;
-      const key = g.t + ":" + g.n;
-      let s = chart.series.get(key);
-      if (!s) {
-        s = {trial: g.t, metric: g.n, x: [], y: []};
-        chart.series.set(key, s);
-        chart.full = true;
-      }
-      if (R.appendPoints(s, g.s, g.v)) chart.full = true;
-      let pts = chart.appends.get(key);
-      if (!pts) { pts = {x: [], y: []}; chart.appends.set(key, pts); }
-      pts.x.push(...g.s);
-      pts.y.push(...g.v);
+      const c = metricChart[g.n];
+      if (c) c.chart.append(g.t + ":" + g.n, g.s, g.v, {trial: g.t, metric: g.n});
     }
     scheduleDraw(tmax, tmin);
   }
 
-  for (const chart of Object.values(charts)) {
-    const c = chart.panel;
-    const slider = c.querySelector('[data-control="smooth"]');
+  for (const c of Object.values(charts)) {
+    const slider = c.panel.querySelector('[data-control="smooth"]');
     slider.addEventListener("input", () => {
-      chart.smooth = Number(slider.value);
+      c.smooth = Number(slider.value);
       slider.nextElementSibling.textContent = slider.value;
-      chart.full = true;
-      scheduleDraw();
+      c.chart.redraw();
     });
-    c.querySelector('[data-control="logy"]').addEventListener("change", (ev) => { chart.logy = ev.target.checked; chart.full = true; scheduleDraw(); });
-    c.querySelector('[data-control="hide"]').addEventListener("change", (ev) => { chart.hide = ev.target.checked; chart.full = true; scheduleDraw(); });
+    c.panel.querySelector('[data-control="logy"]').addEventListener("change", (ev) => { c.logy = ev.target.checked; c.chart.redraw(); });
+    c.panel.querySelector('[data-control="hide"]').addEventListener("change", (ev) => { c.hide = ev.target.checked; c.chart.redraw(); });
   }
 
   function hookChartEvents() {
-    for (const chart of Object.values(charts)) {
-      if (chart.hooked || !chart.div.on) continue;
-      chart.hooked = true;
-      chart.div.on("plotly_click", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta) select(p.data.meta.trial); });
-      chart.div.on("plotly_hover", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta && state.hovered !== p.data.meta.trial) { state.hovered = p.data.meta.trial; restyleHighlight(); } });
-      chart.div.on("plotly_unhover", () => { if (state.hovered !== null) { state.hovered = null; restyleHighlight(); } });
-      // A zoom or pan reports "xaxis.range[0]"; the page's own ranges come as "xaxis.range"
-      // (stretchX, after which the lines are extended again).
-      chart.div.on("plotly_relayout", (ev) => {
-        if ("xaxis.range" in ev) return;
-        if (ev["xaxis.autorange"]) { chart.userX = false; chart.full = true; scheduleDraw(); }
-        else if ("xaxis.range[0]" in ev) chart.userX = true;
-        syncNow(chart);
-      });
-      chart.div.addEventListener("mouseenter", () => { chart.pointer = true; syncNow(chart); });
-      chart.div.addEventListener("mouseleave", () => { chart.pointer = false; });
+    for (const c of Object.values(charts)) {
+      const div = c.chart.div;
+      if (c.hooked || !div.on) continue;
+      c.hooked = true;
+      div.on("plotly_click", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta) select(p.data.meta.trial); });
+      div.on("plotly_hover", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta && state.hovered !== p.data.meta.trial) { state.hovered = p.data.meta.trial; restyleHighlight(); } });
+      div.on("plotly_unhover", () => { if (state.hovered !== null) { state.hovered = null; restyleHighlight(); } });
     }
   }
 
@@ -427,7 +302,6 @@
   });
 
   function applyTrials(list) {
-    let redraw = false;
     for (const t of list) {
       const old = state.trials.get(t.id);
       state.trials.set(t.id, t);
@@ -435,11 +309,9 @@
       if (!old || old.status !== t.status) {
         // Hidden finished trials, and the x headroom kept only while trials are live.
         const ended = old && R.ACTIVE.has(old.status) && !R.ACTIVE.has(t.status);
-        for (const chart of Object.values(charts)) if (chart.hide || ended) chart.full = true;
-        redraw = redraw || ended;
+        for (const c of Object.values(charts)) if (c.hide || ended) c.chart.redraw();
       }
     }
-    if (redraw) scheduleDraw();
   }
 
   // --- steering --------------------------------------------------------------------------

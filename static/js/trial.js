@@ -1,4 +1,4 @@
-/* The live trial page: one small chart per metric, appended as points arrive. */
+/* The live trial page: one small chart (Rungs.Chart) per metric, appended as points arrive. */
 "use strict";
 
 (function () {
@@ -8,23 +8,8 @@
   const TRIAL = Number(page.dataset.trial);
   const snapshot = JSON.parse(document.getElementById("snapshot").textContent);
   const holder = document.getElementById("trial-charts");
-  const charts = new Map(); // metric -> {div, x, y}
+  const charts = new Map(); // metric -> its Rungs.Chart, with one series (the metric's)
   let trial = snapshot.trial;
-
-  function chartFor(metric) {
-    let c = charts.get(metric);
-    if (c) return c;
-    const card = document.createElement("div");
-    card.className = "panel card";
-    const div = document.createElement("div");
-    div.className = "plot small-plot";
-    div.id = "metric-" + metric;
-    card.appendChild(div);
-    holder.appendChild(card);
-    c = {div, x: [], y: [], drawn: false};
-    charts.set(metric, c);
-    return c;
-  }
 
   function wide(values) {
     let lo = Infinity, hi = -Infinity;
@@ -37,34 +22,41 @@
     return hi / lo > 1e3;
   }
 
-  function draw(metric) {
-    const c = charts.get(metric);
+  function chartFor(metric) {
+    let chart = charts.get(metric);
+    if (chart) return chart;
+    const card = document.createElement("div");
+    card.className = "panel card";
+    const div = document.createElement("div");
+    div.className = "plot small-plot";
+    div.id = "metric-" + metric;
+    card.appendChild(div);
+    holder.appendChild(card);
     const perEpoch = metric.startsWith("val_");
-    const xaxis = {title: {text: "step"}, ticklabeloverflow: "allow"};
-    // While the trial runs, the x axis reaches a quarter past its last step, so that new
-    // points land inside the view and are drawn without a full redraw (R.appendInPlace).
-    const last = c.x.length ? c.x[c.x.length - 1] : null;
-    if (last !== null && R.ACTIVE.has(trial.status)) xaxis.autorangeoptions = {include: [last + Math.max(20, 0.25 * last)]};
-    return Plotly.react(c.div, [{
-      type: "scatter", mode: perEpoch ? "lines+markers" : "lines", x: c.x.slice(), y: c.y.slice(),
-      line: {color: R.trialColor(trial.number), width: 1.5, dash: perEpoch ? "dot" : "solid"},
-      hovertemplate: metric + "<br>step %{x}<br>%{y:.4g}<extra></extra>",
-    }], {
-      template: "plotly_white", title: {text: metric, x: 0.01, font: {size: 13}},
-      margin: {l: 56, r: 16, t: 32, b: 36}, xaxis, uirevision: "keep",
-      // A diverging trial spans dozens of decades: a log axis keeps the rest readable.
-      yaxis: {type: wide(c.y) ? "log" : "linear", ticklabeloverflow: "allow"},
-    }, {responsive: true, displaylogo: false});
+    chart = R.Chart(div, {
+      trace: (s) => ({
+        type: "scatter", mode: perEpoch ? "lines+markers" : "lines", x: s.x.slice(), y: s.y.slice(),
+        line: {color: R.trialColor(trial.number), width: 1.5, dash: perEpoch ? "dot" : "solid"},
+        hovertemplate: metric + "<br>step %{x}<br>%{y:.4g}<extra></extra>",
+      }),
+      layout: () => ({
+        template: "plotly_white", title: {text: metric, x: 0.01, font: {size: 13}},
+        margin: {l: 56, r: 16, t: 32, b: 36}, uirevision: "keep",
+        xaxis: {title: {text: "step"}, ticklabeloverflow: "allow"},
+        // A diverging trial spans dozens of decades: a log axis keeps the rest readable.
+        yaxis: {type: wide(chart.series.get(metric).y) ? "log" : "linear", ticklabeloverflow: "allow"},
+      }),
+      live: () => R.ACTIVE.has(trial.status),
+    });
+    chart.set(metric, {x: [], y: []});
+    charts.set(metric, chart);
+    return chart;
   }
 
-  for (const [metric, s] of Object.entries(snapshot.series)) {
-    const c = chartFor(metric);
-    c.x = s.step.slice();
-    c.y = s.value.slice();
-  }
-  for (const metric of charts.keys()) draw(metric);
+  for (const [metric, s] of Object.entries(snapshot.series)) chartFor(metric).set(metric, {x: s.step.slice(), y: s.value.slice()});
+  for (const chart of charts.values()) chart.draw(true);
   let lastStep = trial.step || 0;
-  for (const c of charts.values()) if (c.x.length) lastStep = Math.max(lastStep, c.x[c.x.length - 1]);
+  for (const chart of charts.values()) for (const s of chart.series.values()) if (s.x.length) lastStep = Math.max(lastStep, s.x[s.x.length - 1]);
   document.getElementById("f-step").textContent = lastStep;
 
   const controls = document.getElementById("trial-controls");
@@ -97,17 +89,15 @@
         tbody.appendChild(tr);
       }
     }
-    const draws = [];
+    const touched = new Set();
     for (const g of msg.points || []) {
       if (g.t !== TRIAL) continue;
-      const fresh = !charts.has(g.n);
-      const c = chartFor(g.n);
-      const truncated = R.appendPoints(c, g.s, g.v);
-      // Appends inside the view draw only the new points; anything else redraws the chart.
-      const drawn = fresh || truncated || !c.div.data ? null : R.appendInPlace(c.div, [0], [g.s], [g.v]);
-      draws.push(drawn || draw(g.n));
+      const chart = chartFor(g.n);
+      chart.append(g.n, g.s, g.v);
+      touched.add(chart);
       document.getElementById("f-step").textContent = Math.max(trial.step || 0, g.s[g.s.length - 1]);
     }
+    const draws = Array.from(touched, (chart) => chart.draw(true));
     if (draws.length && msg.tmax) {
       Promise.all(draws).then(() => {
         const now = Date.now() / 1000;
