@@ -6,13 +6,9 @@ from typing import Any
 
 from django.urls import reverse
 
-from sweeps.models import Event, MetricPoint, RungResult, Sweep, Trial
-
-SPACE = {
-    "lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
-    "layers": {"type": "int", "low": 1, "high": 4},
-    "opt": {"type": "categorical", "choices": ["adam", "sgd"]},
-}
+from sweeps.models import Event, RungResult, Sweep, Trial
+from tests import factories
+from tests.factories import SPACE
 
 
 def spec(**overrides: Any) -> dict[str, Any]:
@@ -34,43 +30,36 @@ def spec(**overrides: Any) -> dict[str, Any]:
     return base
 
 
+# Running hyperband sweeps of the validation-only toy trainer.
+SWEEP_DEFAULTS: dict[str, Any] = {
+    "name": "made",
+    "trainer": "toy",
+    "trainer_args": {"batch_size": 32},
+    "space": SPACE,
+    "sampler": {"name": "random"},
+    "scheduler": {"name": "hyperband", "min_resource": 1, "max_resource": 9, "eta": 3},
+    "status": "running",
+}
+
+
 def make_sweep(owner: Any, *, viewers: tuple[Any, ...] = (), **fields: Any) -> Sweep:
     """A sweep row in ``status`` (default running), without going through the services."""
-    values: dict[str, Any] = {
-        "name": "made",
-        "trainer": "toy",
-        "trainer_args": {"batch_size": 32},
-        "space": SPACE,
-        "sampler": {"name": "random"},
-        "scheduler": {"name": "hyperband", "min_resource": 1, "max_resource": 9, "eta": 3},
-        "status": "running",
-    }
-    values.update(fields)
-    sweep = Sweep.objects.create(owner=owner, **values)
-    sweep.viewers.add(*viewers)
-    return sweep
+    return factories.make_sweep(owner, defaults=SWEEP_DEFAULTS, viewers=viewers, **fields)
 
 
 def make_trial(sweep: Sweep, number: int, **fields: Any) -> Trial:
-    values: dict[str, Any] = {
-        "params": {"lr": 0.01 * number, "layers": number % 4 + 1, "opt": "adam"},
-        "status": "running",
-    }
-    values.update(fields)
-    return Trial.objects.create(sweep=sweep, number=number, **values)
+    """A running trial, its params varying with its number."""
+    params = {"lr": 0.01 * number, "layers": number % 4 + 1, "opt": "adam"}
+    return factories.make_trial(
+        sweep, number, defaults={"params": params, "status": "running"}, **fields
+    )
 
 
 def add_points(trial: Trial, name: str, values: list[float | None], start_step: int = 0) -> None:
-    MetricPoint.objects.bulk_create(
-        MetricPoint(
-            sweep_id=trial.sweep_id,
-            trial=trial,
-            name=name,
-            step=start_step + i,
-            value=v,
-            time=1_700_000_000.0 + i,
-        )
-        for i, v in enumerate(values)
+    """One series of ``values`` from ``start_step`` on, a second apart."""
+    steps = range(start_step, start_step + len(values))
+    factories.add_points(
+        trial, name, steps, values, times=[1_700_000_000.0 + i for i in range(len(values))]
     )
 
 

@@ -1,111 +1,32 @@
-"""Factories for the dashboard tests: sweeps, trials, rung results and points made directly."""
+"""Fixtures of the dashboard tests; the factories are :mod:`tests.factories` (re-exported
+here, where the dashboard tests import them from)."""
 
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
+from tests.factories import (  # re-exported for the dashboard tests
+    SPACE,
+    add_points,
+    add_result,
+    build_sha_sweep,
+    make_sweep,
+    make_trial,
+)
+
+__all__ = ["SPACE", "add_points", "add_result", "build_sha_sweep", "make_sweep", "make_trial"]
+
 # Browser tests drive a live server from synchronous Playwright code inside pytest.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-
-SPACE = {
-    "lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
-    "layers": {"type": "int", "low": 1, "high": 4},
-    "opt": {"type": "categorical", "choices": ["adam", "sgd"]},
-}
-
-
-def make_sweep(owner: Any, **fields: Any) -> Any:
-    """A sweep row made directly (no validation, no worker)."""
-    from sweeps.models import Sweep
-
-    values: dict[str, Any] = {
-        "name": "demo sweep",
-        "trainer": "synthetic",
-        "space": SPACE,
-        "status": "running",
-        "objective_metric": "val_loss",
-        "objective_mode": "min",
-        "scheduler": {"name": "sha", "min_resource": 1, "max_resource": 9, "eta": 3},
-        "sampler": {"name": "random"},
-        "max_trials": 20,
-        "concurrency": 2,
-    }
-    values.update(fields)
-    return Sweep.objects.create(owner=owner, **values)
-
-
-def make_trial(sweep: Any, number: int, **fields: Any) -> Any:
-    from sweeps.models import Trial
-
-    values: dict[str, Any] = {
-        "params": {"lr": 0.001 * number, "layers": 1 + number % 4, "opt": "adam"},
-        "status": "pending",
-        "budget": 1.0,
-    }
-    values.update(fields)
-    return Trial.objects.create(sweep=sweep, number=number, **values)
-
-
-def add_result(
-    trial: Any, rung: int, budget: float, value: float | None, manual: bool = False
-) -> Any:
-    from sweeps.models import RungResult
-
-    return RungResult.objects.create(
-        sweep_id=trial.sweep_id, trial=trial, rung=rung, budget=budget, value=value, manual=manual
-    )
-
-
-def add_points(
-    trial: Any, name: str, steps: Sequence[int], values: Sequence[float | None]
-) -> list[Any]:
-    from sweeps.models import MetricPoint
-
-    now = time.time()
-    return MetricPoint.objects.bulk_create(
-        MetricPoint(sweep_id=trial.sweep_id, trial=trial, name=name, step=s, value=v, time=now)
-        for s, v in zip(steps, values, strict=True)
-    )
 
 
 @pytest.fixture
 def sweep_factory(user: Any) -> Callable[..., Any]:
     return lambda **fields: make_sweep(user, **fields)
-
-
-def build_sha_sweep(owner: Any) -> dict[str, Any]:
-    """A successive-halving sweep (eta 3, budgets 1/3/9) part way through, by hand:
-
-    rung 0: trials 1..9 done (values 0.1..0.9; 9 is NaN); 1, 2, 3 promoted by the rule;
-    trial 6 cut and then promoted by hand; trial 8 killed at rung 0.
-    rung 1: 1 done (0.05) and promoted to rung 2 (running); 2 done, waiting; 3 running;
-    6 (manual) paused.
-    """
-    sweep = make_sweep(owner)
-    trials = {}
-    status = {1: "running", 2: "waiting", 3: "running", 6: "paused", 8: "killed", 9: "diverged"}
-    rung = {1: 2, 2: 1, 3: 1, 6: 1}
-    budget = {0: 1.0, 1: 3.0, 2: 9.0}
-    for n in range(1, 10):
-        r = rung.get(n, 0)
-        trials[n] = make_trial(
-            sweep,
-            n,
-            status=status.get(n, "stopped"),
-            rung=r,
-            budget=budget[r],
-            manual_rungs=[1] if n == 6 else [],
-            best_value=0.1 * n if n != 9 else None,
-        )
-        add_result(trials[n], 0, 1.0, 0.1 * n if n != 9 else None)
-    add_result(trials[1], 1, 3.0, 0.05)
-    add_result(trials[2], 1, 3.0, 0.15)
-    return {"sweep": sweep, "trials": trials}
 
 
 @pytest.fixture(autouse=True)

@@ -16,9 +16,10 @@ from django.utils import timezone
 from sweeps import queries, services
 from sweeps.models import MetricPoint, SeriesRollup, Trial
 from sweeps.queries import series as series_module
-from tests.dashboard.conftest import add_points, make_sweep, make_trial
+from tests.factories import add_points, make_sweep, make_trial
 
-pytestmark = pytest.mark.django_db
+# Task sends are recorded, never sent to a broker (the root conftest's sent_tasks).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sent_tasks")]
 
 NAMES = ("train_loss", "grad_norm")
 

@@ -7,9 +7,10 @@ from typing import Any
 import pytest
 
 from sweeps import queries
-from tests.dashboard.conftest import add_result, build_sha_sweep, make_sweep, make_trial
+from tests.factories import add_result, build_sha_sweep, make_sweep, make_trial
 
-pytestmark = pytest.mark.django_db
+# Task sends are recorded, never sent to a broker (the root conftest's sent_tasks).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("sent_tasks")]
 
 
 def _cells(rung: dict[str, Any]) -> dict[int, dict[str, Any]]:

@@ -11,7 +11,7 @@ from django.db import connection
 from sweeps.ingest import write_points
 from sweeps.models import MetricPoint
 
-from .factories import make_sweep, make_trial
+from tests.trainers.factories import make_sweep, make_trial
 
 pytestmark = pytest.mark.django_db
 

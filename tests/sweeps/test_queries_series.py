@@ -10,7 +10,7 @@ import pytest
 
 from sweeps import queries
 from sweeps.models import MetricPoint, Trial
-from tests.dashboard.conftest import add_points, add_result, build_sha_sweep, make_sweep, make_trial
+from tests.factories import add_points, add_result, build_sha_sweep, make_sweep, make_trial
 
 
 def _noisy(n: int, seed: int = 0) -> list[float]:
