@@ -11,7 +11,6 @@ from pathlib import Path
 
 import plotly
 from django.contrib.auth.decorators import login_not_required
-from django.core.serializers.json import DjangoJSONEncoder
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import get_object_or_404, render
@@ -121,7 +120,7 @@ def trial_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
 def script_json(value: object) -> str:
     """JSON safe inside ``<script type="application/json">``: what ``json_script`` does,
     but with three ``replace`` calls instead of ``translate`` (10x faster on megabytes)."""
-    text = json.dumps(value, separators=(",", ":"), cls=DjangoJSONEncoder)
+    text = json.dumps(value, separators=(",", ":"), cls=queries.RowEncoder)
     # <, > and & are escaped, so nothing in the data can close the script element.
     return mark_safe(text.replace("&", "\\u0026").replace("<", "\\u003C").replace(">", "\\u003E"))
 

@@ -4,16 +4,17 @@ Every reader (the pages, the live tailer, the REST API, the exports) reads a tri
 a rung result or a metric point through these shapes, so a value is made JSON-safe in one
 place: :func:`finite` (NaN and inf become None, since JSON has no such numbers) for values
 sent as stored, :func:`rounded` (five significant digits) for the curves pages draw, and
-:func:`iso` for datetimes. :class:`RowEncoder` applies the same rules to anything left.
+:func:`iso` for datetimes. :class:`RowEncoder` writes them, and turns any non-finite
+float left into null by the same rule.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterable, Mapping
-from datetime import date, datetime
-from typing import Any, TypedDict
+from typing import Any, TypedDict, cast
+
+from django.core.serializers.json import DjangoJSONEncoder
 
 from sweeps.actions import RowContext, context_for, row_actions
 from sweeps.buckets import finite, rounded
@@ -92,21 +93,22 @@ class EventRow(TypedDict):
     created_at: str | None
 
 
-class RowEncoder(json.JSONEncoder):
-    """JSON for rows: datetimes as ISO 8601, and NaN / inf as null (not the ``NaN`` token
-    Python's encoder writes by default, which browsers' ``JSON.parse`` refuses)."""
+class RowEncoder(DjangoJSONEncoder):
+    """JSON for rows and what is built of them: Django's types as Django writes them, and
+    NaN / inf as null (:func:`finite`), never the ``NaN`` token Python writes by default,
+    which browsers' ``JSON.parse`` refuses."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs["allow_nan"] = False
         super().__init__(*args, **kwargs)
 
-    def default(self, o: Any) -> Any:
-        if isinstance(o, datetime | date):
-            return o.isoformat()
-        return super().default(o)
-
-    def iterencode(self, o: Any, _one_shot: bool = False) -> Any:
-        return super().iterencode(_finite_tree(o), _one_shot)
+    def encode(self, o: Any) -> str:
+        try:
+            return super().encode(o)
+        except ValueError:
+            # Rows come finite already; copying a whole snapshot to find a stray NaN is
+            # paid only when there is one.
+            return super().encode(_finite_tree(o))
 
 
 def _finite_tree(value: Any) -> Any:
@@ -146,7 +148,7 @@ def trial_row(values: Mapping[str, Any], ctx: RowContext) -> TrialRow:
     # Where the files are is the workers' business; the page needs whether they exist.
     row["has_checkpoint"] = bool(row.pop("checkpoint", ""))
     row["actions"] = row_actions("trial", row, ctx)
-    return row  # type: ignore[return-value]
+    return cast(TrialRow, row)
 
 
 def trial_rows(sweep: Sweep | int, *, ids: Iterable[int] | None = None) -> list[TrialRow]:
