@@ -343,6 +343,7 @@ class TestLivePage(BrowserCase):
         assert visible == ["kill", "pause"]
         add_points(trial, "train_loss", range(5), [1.0] * 5)
         self.page.wait_for_selector("#metric-train_loss .main-svg", timeout=5000)
+        self.screenshot("trial-live.png")
         self.page.locator('#trial-controls button[data-action="kill"]').click()
         self.page.wait_for_selector('#trial-page[data-status="killed"]', timeout=5000)
         # Events: the page's own rows are not repeated by the socket, the kill is added.
