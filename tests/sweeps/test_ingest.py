@@ -10,7 +10,6 @@ from django.db import connection
 
 from sweeps.ingest import write_points
 from sweeps.models import MetricPoint
-
 from tests.trainers.factories import make_sweep, make_trial
 
 pytestmark = pytest.mark.django_db
