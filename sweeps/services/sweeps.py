@@ -8,11 +8,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from sweeps.models import Sweep
-from sweeps.search.space import SpaceError
 from sweeps.services.turns import _after_commit
 from sweeps.states import SweepStatus
 from sweeps.transitions import Conflict, move_status, record_event
-from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, _int_field, clean_spec
+from sweeps.validation import clean_spec
 
 
 def create_sweep(spec: Any, user: Any) -> Sweep:
@@ -84,18 +83,16 @@ def update_sweep(
     concurrency: int | None = None,
     max_trials: int | None = None,
 ) -> Sweep:
-    """Change concurrency and/or the trial budget of a live sweep."""
-    errors: dict[str, str] = {}
+    """Change concurrency and/or the trial budget of a live sweep.
+
+    The values arrive checked: REST and the socket validate the request once, with the
+    action's serializer (``SweepUpdateSerializer`` in :mod:`sweeps.actions`).
+    """
     changes = {
-        key: _int_field({key: value}, key, key, 0, 1, cap, errors)
-        for key, value, cap in (
-            ("concurrency", concurrency, CONCURRENCY_CAP),
-            ("max_trials", max_trials, MAX_TRIALS_CAP),
-        )
+        key: value
+        for key, value in (("concurrency", concurrency), ("max_trials", max_trials))
         if value is not None
     }
-    if errors:
-        raise SpaceError(errors)
     sweep = _locked_sweep(sweep_id)
     if sweep.status in SweepStatus.TERMINAL:
         raise Conflict(f"sweep {sweep.pk} is {sweep.status}; it cannot be changed")

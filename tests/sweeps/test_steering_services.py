@@ -108,10 +108,13 @@ def test_enqueue_checks_params_against_the_space(sweep: Sweep, user: Any) -> Non
 
 
 def test_update_sweep_validates_and_records_old_and_new(sweep: Sweep, user: Any) -> None:
+    from sweeps import actions
+
+    update = actions.REGISTRY["update_sweep"]
     with pytest.raises(SpaceError) as info:
-        services.update_sweep(sweep.pk, user, concurrency=0)
+        actions.perform(user, update, sweep.pk, {"concurrency": 0})
     assert "concurrency" in info.value.errors
-    services.update_sweep(sweep.pk, user, concurrency=4, max_trials=50)
+    actions.perform(user, update, sweep.pk, {"concurrency": 4, "max_trials": 50})
     sweep.refresh_from_db()
     assert (sweep.concurrency, sweep.max_trials) == (4, 50)
     assert sweep.events.get(kind="updated").data == {"old": {"concurrency": 2, "max_trials": 20},
