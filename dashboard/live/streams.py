@@ -7,10 +7,11 @@ id <= C, and no other: a stream never sends a point at or below its ``floor``.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sweeps.buckets import rounded
 
 if TYPE_CHECKING:
     from dashboard.tailer import SweepTailer
@@ -30,12 +31,6 @@ class Row(NamedTuple):
     time: float
 
 
-def _num(value: float | None) -> float | None:
-    if value is None or not math.isfinite(value):
-        return None
-    return float(f"{value:.6g}")
-
-
 def encode_points(rows: Iterable[PointTuple]) -> list[dict[str, Any]]:
     """Points grouped per (trial, metric) in id order: ``{"t", "n", "s": steps, "v": values}``."""
     groups: dict[tuple[int, str], dict[str, Any]] = {}
@@ -44,7 +39,7 @@ def encode_points(rows: Iterable[PointTuple]) -> list[dict[str, Any]]:
         if group is None:
             group = groups[(trial, name)] = {"t": trial, "n": name, "s": [], "v": []}
         group["s"].append(step)
-        group["v"].append(_num(value))
+        group["v"].append(rounded(value))
     return list(groups.values())
 
 

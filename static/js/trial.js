@@ -32,6 +32,9 @@
     div.id = "metric-" + metric;
     card.appendChild(div);
     holder.appendChild(card);
+    // A new card reflows the grid, and Plotly's own resize follows only the window: a chart
+    // drawn before a later metric's card came would spill past its narrowed card.
+    new ResizeObserver(() => { if (div._fullLayout) Plotly.Plots.resize(div); }).observe(card);
     const perEpoch = metric.startsWith("val_");
     chart = R.Chart(div, {
       trace: (s) => ({

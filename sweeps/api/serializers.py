@@ -40,12 +40,6 @@ class FiniteFloatField(serializers.FloatField):
         return None if value is None else finite(float(value))
 
 
-# --- a sweep's counts and best trial: sweeps.queries.sweep_totals, for many in two queries -
-
-# The name the sweep list view imports; the totals are the read side's, computed once there.
-sweep_summaries = sweep_totals
-
-
 class StatusCountsSerializer(serializers.Serializer):
     """How many trials are in each status."""
 

@@ -47,10 +47,10 @@ from sweeps.api.serializers import (
     SweepSerializer,
     SweepSpecSerializer,
     TrialSerializer,
-    sweep_summaries,
 )
 from sweeps.guard import MAX_INT, check_text
 from sweeps.models import MetricPoint, Sweep, Trial
+from sweeps.queries import sweep_totals
 from sweeps.search.space import SpaceError
 
 EXAMPLE_SPEC: dict[str, Any] = {
@@ -241,7 +241,7 @@ class SweepListView(ApiView):
     )
     def get(self, request: Request) -> Response:
         sweeps = list(visible_sweeps(request.user).select_related("owner"))
-        context = {"summaries": sweep_summaries(sweeps)}
+        context = {"summaries": sweep_totals(sweeps)}
         return Response(SweepSerializer(sweeps, many=True, context=context).data)
 
     @extend_schema(

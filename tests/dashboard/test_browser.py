@@ -343,6 +343,10 @@ class TestLivePage(BrowserCase):
         assert visible == ["kill", "pause"]
         add_points(trial, "train_loss", range(5), [1.0] * 5)
         self.page.wait_for_selector("#metric-train_loss .main-svg", timeout=5000)
+        # The second metric's card narrows the first: its chart follows, not spilling over.
+        fits = """() => { const d = document.getElementById('metric-val_acc');
+                          return d._fullLayout.width <= d.parentElement.clientWidth; }"""
+        self.wait(lambda: self.page.evaluate(fits), 5, "the first chart to fit its card")
         self.screenshot("trial-live.png")
         self.page.locator('#trial-controls button[data-action="kill"]').click()
         self.page.wait_for_selector('#trial-page[data-status="killed"]', timeout=5000)
