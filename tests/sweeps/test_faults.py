@@ -175,14 +175,20 @@ def test_a_sweep_where_no_trial_produced_a_result_fails_with_the_reason(
     assert sweep.events.filter(kind="failed", trial=None).exists()
 
 
-def test_retention_clears_the_row_so_promote_is_refused_not_failed(
-    sweep: Sweep, sent: list[Any], user: Any
-) -> None:
+@pytest.fixture
+def cut_trial(sweep: Sweep) -> Trial:
+    """A trial cut at rung 0 of a sweep that has completed, its checkpoint still named."""
     Sweep.objects.filter(pk=sweep.pk).update(status="completed")
-    trial = Trial.objects.create(
+    return Trial.objects.create(
         sweep=sweep, number=1, params={"lr": 0.01}, status="stopped", budget=1,
         resource_done=1, step=10, checkpoint="/ckpt/a1-s10.pt",
     )  # fmt: skip
+
+
+def test_retention_clears_the_row_so_promote_is_refused_not_failed(
+    cut_trial: Trial, sent: list[Any], user: Any
+) -> None:
+    trial = cut_trial
     assert services.forget_checkpoint(trial.pk, "stopped")
     with pytest.raises(services.Conflict, match="no checkpoint to continue from"):
         services.promote_trial(trial.pk, user)
@@ -191,13 +197,9 @@ def test_retention_clears_the_row_so_promote_is_refused_not_failed(
 
 
 def test_retention_keeps_the_files_of_a_trial_promoted_meanwhile(
-    sweep: Sweep, sent: list[Any], user: Any
+    cut_trial: Trial, sent: list[Any], user: Any
 ) -> None:
-    Sweep.objects.filter(pk=sweep.pk).update(status="completed")
-    trial = Trial.objects.create(
-        sweep=sweep, number=1, params={"lr": 0.01}, status="stopped", budget=1,
-        resource_done=1, step=10, checkpoint="/ckpt/a1-s10.pt",
-    )  # fmt: skip
+    trial = cut_trial
     services.promote_trial(trial.pk, user)
     assert not services.forget_checkpoint(trial.pk, "stopped")
     assert Trial.objects.get(pk=trial.pk).checkpoint == "/ckpt/a1-s10.pt"
