@@ -58,6 +58,9 @@ class Session:
     horizon: float = 0.0  # the sweep's full budget (its top rung), in ``resource_unit``
     resume_from: str = ""
     on_checkpoint: CheckpointHook | None = None
+    # Set by trainers that count whole epochs themselves (a training function, whose steps
+    # per epoch Rungs never sees): checkpoints then record it as the resource done.
+    epochs_done: float | None = None
     # Filled in while training:
     outcome: str = ""
     steps_per_epoch: int = 1
@@ -140,7 +143,9 @@ class Session:
         trial's older files are deleted.
         """
         self.reporter.flush()
-        self.resource_done = self.resource_at(self.step)
+        self.resource_done = (
+            self.resource_at(self.step) if self.epochs_done is None else float(self.epochs_done)
+        )
         path = checkpoints.save_checkpoint(
             checkpoints.checkpoint_path(self.sweep_id, self.trial_id, self.attempt, self.step),
             step=self.step,
