@@ -1,8 +1,8 @@
 """An MLP on sklearn's bundled 8x8 digits, as a Rungs training function (CPU, no download).
 
-Rungs-specific lines: 7 -- the import, the decorator (3 lines), ``session.restore``, the
-``session.epochs()`` loop, ``session.step`` and ``session.report``. Everything else is the
-model and data code the function would have without Rungs.
+Rungs-specific lines: 8 -- the import, the decorator (3 lines, its search space included),
+``session.restore``, the ``session.epochs()`` loop, ``session.step`` and ``session.report``.
+Everything else is the model and data code the function would have without Rungs.
 
 Register it on the server (web and workers alike), then launch ``spec.yaml``::
 

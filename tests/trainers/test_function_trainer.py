@@ -222,6 +222,34 @@ def test_the_example_runs_a_hyperband_sweep(user: Any, queue: Queue) -> None:
 
 
 @pytest.mark.django_db(transaction=True)
+def test_a_killed_function_keeps_its_steps_and_checkpoint(
+    user: Any, queue: Queue, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sweeps.ingest
+
+    real = sweeps.ingest.write_points
+    killed: list[int] = []
+
+    def write(sweep_id: int, trial_id: int, points: Any) -> int:
+        n = real(sweep_id, trial_id, points)
+        if not killed:
+            killed.append(trial_id)
+            services.kill_trial(trial_id)
+        return n
+
+    monkeypatch.setattr(sweeps.ingest, "write_points", write)
+    sweep = launch(
+        user, trainer_args={"step_sleep": 0.01}, max_trials=1,
+        scheduler={"name": "fifo", "max_resource": 5},
+    )  # fmt: skip
+    queue.run_all(limit=1)
+    trial = sweep.trials.get()
+    assert trial.status == "killed" and 0 < trial.step < 50
+    assert steps(trial) == list(range(1, trial.step + 1))
+    assert checkpoints.load_checkpoint(trial.checkpoint, restore_rngs=False).step == trial.step
+
+
+@pytest.mark.django_db(transaction=True)
 def test_a_paused_function_resumes_and_completes(
     user: Any, queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
