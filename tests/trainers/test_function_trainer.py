@@ -13,8 +13,8 @@ import pytest
 
 from sweeps import services
 from sweeps.models import MetricPoint, RungResult, Sweep, Trial
-from sweeps.sending import ADVANCE_SWEEP, RUN_SEGMENT
 from tests.trainers.conftest import Effects, Spec
+from tests.trainers.test_runner_db import Queue, queue, steer_after_first_write
 from trainers import checkpoints, runner
 from trainers.base import Trainer
 from trainers.function import rungs_trainer
@@ -134,29 +134,9 @@ def test_a_function_that_forgets_to_restore_cannot_resume() -> None:
     assert result.outcome == "failed" and "call session.restore(" in result.reason
 
 
+__all__ = ["queue"]  # the fixture
+
 # --- sweeps through the real services --------------------------------------------------------
-
-
-class Queue:
-    """Stands in for the broker: segments the services enqueue, run here in order."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[int, int, int]] = []
-
-    def run_all(self, limit: int = 100) -> int:
-        ran = 0
-        while self.sent and ran < limit:
-            runner.run_segment(*self.sent.pop(0), "test:1")
-            ran += 1
-        return ran
-
-
-@pytest.fixture
-def queue(sent_tasks: Any) -> Queue:
-    q = Queue()
-    sent_tasks.run(RUN_SEGMENT, lambda *args: q.sent.append(args))
-    sent_tasks.run(ADVANCE_SWEEP, services.advance_sweep)
-    return q
 
 
 def launch(user: Any, **spec: Any) -> Sweep:
@@ -225,19 +205,7 @@ def test_the_example_runs_a_hyperband_sweep(user: Any, queue: Queue) -> None:
 def test_a_killed_function_keeps_its_steps_and_checkpoint(
     user: Any, queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sweeps.ingest
-
-    real = sweeps.ingest.write_points
-    killed: list[int] = []
-
-    def write(sweep_id: int, trial_id: int, points: Any) -> int:
-        n = real(sweep_id, trial_id, points)
-        if not killed:
-            killed.append(trial_id)
-            services.kill_trial(trial_id)
-        return n
-
-    monkeypatch.setattr(sweeps.ingest, "write_points", write)
+    steer_after_first_write(monkeypatch, services.kill_trial)
     sweep = launch(
         user, trainer_args={"step_sleep": 0.01}, max_trials=1,
         scheduler={"name": "fifo", "max_resource": 5},
@@ -253,19 +221,7 @@ def test_a_killed_function_keeps_its_steps_and_checkpoint(
 def test_a_paused_function_resumes_and_completes(
     user: Any, queue: Queue, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import sweeps.ingest
-
-    real = sweeps.ingest.write_points
-    paused: list[int] = []
-
-    def write(sweep_id: int, trial_id: int, points: Any) -> int:
-        n = real(sweep_id, trial_id, points)
-        if not paused:
-            paused.append(trial_id)
-            services.pause_trial(trial_id)
-        return n
-
-    monkeypatch.setattr(sweeps.ingest, "write_points", write)
+    steer_after_first_write(monkeypatch, services.pause_trial)
     sweep = launch(
         user, trainer_args={"step_sleep": 0.01}, max_trials=1,
         scheduler={"name": "fifo", "max_resource": 3},

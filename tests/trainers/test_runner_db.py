@@ -23,7 +23,7 @@ class Queue:
     def __init__(self) -> None:
         self.sent: list[tuple[int, int, int]] = []
 
-    def run_all(self, limit: int = 50) -> int:
+    def run_all(self, limit: int = 100) -> int:
         ran = 0
         while self.sent and ran < limit:
             trial_id, rung, attempt = self.sent.pop(0)
