@@ -79,6 +79,15 @@ def gaps_ms(sweep_id: int) -> list[tuple[int, float]]:
     return out
 
 
+def solo_worker(env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A real Celery worker (solo pool: one segment at a time) on ``env``'s database."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool", "solo", "-Q", "celery",
+         "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
+        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+
 def run_sweep(env: dict[str, str], sampler: dict[str, Any], trials: int) -> list[tuple[int, float]]:
     from django.contrib.auth import get_user_model
 
@@ -86,11 +95,7 @@ def run_sweep(env: dict[str, str], sampler: dict[str, Any], trials: int) -> list
     from sweeps.models import Sweep
 
     user, _ = get_user_model().objects.get_or_create(username="bench")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "dashboard", "worker", "--pool", "solo", "-Q", "celery",
-         "--without-gossip", "--without-mingle", "--loglevel", "WARNING"],
-        cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+    worker = solo_worker(env)
     try:
         time.sleep(3)  # let the worker import torch and connect before the clock matters
         spec = {

@@ -1,23 +1,27 @@
 """Search quality: regret against total budget spent, on multi-fidelity synthetic objectives.
 
-Every sampler (random, Sobol, Bayesian GP) under every scheduler (FIFO, Hyperband, ASHA),
-and Optuna's TPE sampler with its Hyperband pruner as the peer to beat, on Branin (2-d)
-and Hartmann-6 (6-d) turned into training runs:
+Rungs' samplers under its schedulers (Bayesian GP and random under Hyperband and ASHA,
+random under FIFO) against peers: Optuna's TPE sampler with its Hyperband pruner, DEHB and
+Syne Tune's Hyper-Tune (``bench/search_peers.py`` says how each is driven). The objectives
+(``bench/objectives.py``) are simulated training runs with a budget ``b`` of 1..R=81 units:
+Branin and Hartmann-6 with a fading misleading term; ``lr_trap``, a learning-rate sweep whose
+low budgets favour high learning rates that end worse; ``hartmann6_bad``, mf-prior-bench's
+"bad" multi-fidelity Hartmann-6 (low budgets flatten and invert it, with large noise); and
+``mixed``, with categorical and integer parameters. Regret is ``f(incumbent) - f*`` on the
+noiseless full-budget value, the incumbent being the best result at the highest rung reached
+so far. Budget is counted in resource units actually trained, all workers together (a
+promoted trial resumes from its checkpoint); every result that arrives with spent <= budget
+counts.
 
-    y(x, b) = f(x) + w(b) * L + w(b)^2 * kappa * g(x) + noise,   w(b) = 1 - log(b) / log(R)
+Run (Optuna, DEHB and Syne Tune are not Rungs dependencies; the default run needs about 1800
+CPU seconds, i.e. 15-20 minutes on 2 idle cores: Bayes + Hyperband takes 9-66 CPU s a run,
+Branin the most, the others under 8)::
 
-``f`` is the test function (known optimum), ``L`` a learning curve shared by every config,
-``g`` a smooth config-dependent term unrelated to ``f`` that fades as the budget ``b``
-grows: low budgets rank configs differently from full ones (Spearman rank correlation
-between budget 1 and budget R is printed), so early stopping can be misled. The noise is
-larger at low budgets. Regret is ``f(incumbent) - f*`` on the noiseless function, where
-the incumbent is the best result at the highest rung reached so far. Budget is counted in
-resource units actually trained (a promoted trial resumes from its checkpoint).
-
-Run (about 10 minutes on 2 cores; Optuna is not a Rungs dependency)::
-
-    pip install optuna          # only to run this benchmark
-    nice .venv/bin/python -m bench.search_quality            # --seeds 3 --budget 20 for a quick look
+    .venv/bin/pip install --no-deps -r requirements-bench.txt   # keeps numpy etc. as pinned
+    nice .venv/bin/python -m bench.search_quality --jobs 2
+    # quick look:  --seeds 3 --budget 20 --no-write
+    # reproducibility: the same command twice, with --save-traces /tmp/a.json and then
+    # /tmp/b.json (e.g. --seeds 2 --budget 5 --no-write), then: cmp /tmp/a.json /tmp/b.json
 
 Writes the ``search_quality`` section of BENCHMARKS.md and bench/results/search_quality.png.
 """
@@ -27,137 +31,69 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import platform
 import sys
 import time
 import warnings
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from bench._results import markdown_table, write_section
+from bench.objectives import PROBLEMS, Problem, R
+from bench.search_peers import (
+    ETA,
+    WORKERS,
+    Incumbent,
+    Trace,
+    run_dehb,
+    run_optuna,
+    run_syne_tune,
+    versions,
+)
 from sweeps.search import build_sampler, build_scheduler, parse_space
 from sweeps.search.simulate import Simulator
 
-R = 81  # max resource (epochs); min 1, eta 3: rungs 1, 3, 9, 27, 81
-ETA = 3
-RUNGS = (1, 3, 9, 27, 81)
-WORKERS = 4
 RESULTS = Path(__file__).resolve().parent / "results"
-
-
-# --- objectives ---------------------------------------------------------------------------
-
-
-def branin(x: Mapping[str, Any]) -> float:
-    x1, x2 = float(x["x1"]), float(x["x2"])
-    a, b, c, r, s, t = 1.0, 5.1 / (4 * math.pi**2), 5 / math.pi, 6.0, 10.0, 1 / (8 * math.pi)
-    return a * (x2 - b * x1**2 + c * x1 - r) ** 2 + s * (1 - t) * math.cos(x1) + s
-
-
-_H_ALPHA = np.array([1.0, 1.2, 3.0, 3.2])
-_H_A = np.array(
-    [
-        [10, 3, 17, 3.5, 1.7, 8],
-        [0.05, 10, 17, 0.1, 8, 14],
-        [3, 3.5, 1.7, 10, 17, 8],
-        [17, 8, 0.05, 10, 0.1, 14],
-    ]
+BAYES_HB = "bayes:hyperband"
+TPE_HB = "optuna:tpe+hyperband"
+RANDOM_HB = "random:hyperband"
+DEHB = "dehb"
+SYNE = "syne-tune:hypertune"
+DEFAULT_METHODS = [BAYES_HB, RANDOM_HB, "random:asha", "random:fifo", TPE_HB, DEHB]
+# Bayes + ASHA is not in the default set either: at 60 full trainings one run took 49 CPU s on
+# lr_trap and over 225 on mixed and hartmann6 (ASHA's many rung-1 results make a large GP),
+# against 9-66 for Bayes + Hyperband; with it the default run would not fit in 40 minutes on 2
+# cores. Add it with --methods.
+ASHA_NOTE = (
+    "Bayes + ASHA is not in the default set: at 60 full trainings a run took 49 CPU s on "
+    "lr_trap and over 225 on mixed and hartmann6 (Bayes + Hyperband: 9 to 66), too long for the "
+    "default run; add `bayes:asha` with `--methods`."
 )
-_H_P = 1e-4 * np.array(
-    [
-        [1312, 1696, 5569, 124, 8283, 5886],
-        [2329, 4135, 8307, 3736, 1004, 9991],
-        [2348, 1451, 3522, 2883, 3047, 6650],
-        [4047, 8828, 8732, 5743, 1091, 381],
-    ]
+# Syne Tune's Hyper-Tune runs with --methods ...,syne-tune:hypertune only: its GP (refitted
+# with its hyperparameters at every suggestion) took 540 s a run at a budget of 10 full
+# trainings where Bayes + Hyperband took 5 s, so 10 seeds x 5 objectives x 60 budgets would
+# take hours.
+SLOW_NOTE = (
+    "Syne Tune Hyper-Tune is not in the default set: at 10 full trainings a run took about 100x "
+    "a Bayes + Hyperband run (540 s against 5 s wall, same shared 2-core machine; its GP grows "
+    "with every rung result), hours for the default 10 seeds x 60 budgets; run it with "
+    "`--methods ...,syne-tune:hypertune` on fewer seeds or a smaller budget."
 )
+PEERS = {TPE_HB: "optuna", DEHB: "dehb", SYNE: "syne_tune"}  # method -> module it needs
+# Checkpoints, in full trainings, for a budget of 60 (scaled with --budget).
+MARKS_60 = (1, 2, 3, 5, 10, 20, 30, 45, 60)
 
 
-def hartmann6(x: Mapping[str, Any]) -> float:
-    v = np.array([float(x[f"x{i}"]) for i in range(6)])
-    return float(-np.sum(_H_ALPHA * np.exp(-np.sum(_H_A * (v - _H_P) ** 2, axis=1))))
+# --- one run --------------------------------------------------------------------------------
 
 
-_W = np.array([0.7, -0.4, 0.9, 0.3, -0.8, 0.5])
-
-
-@dataclass(frozen=True)
-class Problem:
-    name: str
-    space: dict[str, Any]
-    f: Callable[[Mapping[str, Any]], float]
-    f_star: float
-    g: Callable[[Mapping[str, Any]], float]
-    curve: float  # L: shared learning-curve offset at the lowest budget
-    kappa: float  # strength of the misleading low-budget term
-    sigma: float  # noise at full budget (doubles at the lowest)
-
-    def value(self, x: Mapping[str, Any], budget: float, trial: int, seed: int) -> float:
-        w = 1.0 - math.log(budget) / math.log(R)
-        noise = np.random.default_rng([seed, trial, round(budget)]).normal()
-        return (
-            self.f(x)
-            + w * self.curve
-            + w * w * self.kappa * self.g(x)
-            + self.sigma * (1 + w) * noise
-        )
-
-
-PROBLEMS = {
-    "branin": Problem(
-        "branin",
-        {
-            "x1": {"type": "float", "low": -5.0, "high": 10.0},
-            "x2": {"type": "float", "low": 0.0, "high": 15.0},
-        },
-        branin,
-        0.397887,
-        lambda x: math.sin(0.8 * float(x["x1"]) + 1.0) * math.cos(0.5 * float(x["x2"])),
-        curve=30.0,
-        kappa=15.0,
-        sigma=1.0,
-    ),
-    "hartmann6": Problem(
-        "hartmann6",
-        {f"x{i}": {"type": "float", "low": 0.0, "high": 1.0} for i in range(6)},
-        hartmann6,
-        -3.32237,
-        lambda x: math.sin(2 * math.pi * float(np.dot(_W, [float(x[f"x{i}"]) for i in range(6)]))),
-        curve=1.0,
-        kappa=0.6,
-        sigma=0.05,
-    ),
-}
-
-
-# --- one run ------------------------------------------------------------------------------
-
-
-class Incumbent:
-    """Regret of the best result at the highest rung reached so far."""
-
-    def __init__(self, problem: Problem) -> None:
-        self.problem = problem
-        self.best: dict[int, tuple[float, float]] = {}  # rung -> (observed value, true f)
-        self.trace: list[tuple[float, float]] = []  # (budget spent, regret)
-
-    def report(self, spent: float, rung: int, value: float, x: Mapping[str, Any]) -> None:
-        if math.isfinite(value) and (rung not in self.best or value < self.best[rung][0]):
-            self.best[rung] = (value, self.problem.f(x))
-        top = max(self.best, default=None)
-        if top is not None:
-            self.trace.append((spent, self.best[top][1] - self.problem.f_star))
-
-
-def run_rungs(
-    problem: Problem, sampler: str, scheduler: str, seed: int, budget: float
-) -> list[tuple[float, float]]:
+def run_rungs(problem: Problem, sampler: str, scheduler: str, seed: int, budget: float) -> Trace:
     space = parse_space(problem.space)
     sampler_cfg: dict[str, Any] = {"name": sampler}
     if sampler == "bayes":
@@ -169,65 +105,39 @@ def run_rungs(
     )
     inc = Incumbent(problem)
     sim = Simulator(sched, lambda x, b, t: problem.value(x, b, t, seed), workers=WORKERS)
-    while sim.spent < budget:
+    # advance() moves time to the next result; results that arrive at the instant the budget
+    # runs out come one by one (later ones with no time passing) and all count.
+    while True:
         sim.decide()
         t = sim.advance()
-        if t is None:
+        if t is None or sim.spent > budget:
             break
         inc.report(sim.spent, t.rung, t.results[t.rung], t.params)
     return inc.trace
 
 
-def run_optuna(problem: Problem, seed: int, budget: float) -> list[tuple[float, float]]:
-    import optuna
+def run_method(problem: Problem, method: str, seed: int, budget: float) -> Trace:
+    if method == TPE_HB:
+        return run_optuna(problem, seed, budget)
+    if method == DEHB:
+        return run_dehb(problem, seed, budget)
+    if method == SYNE:
+        return run_syne_tune(problem, seed, budget)
+    sampler, scheduler = method.split(":", 1)
+    return run_rungs(problem, sampler, scheduler, seed, budget)
 
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    inc = Incumbent(problem)
-    spent = [0.0]
 
-    def objective(trial: optuna.Trial) -> float:
-        x = {k: trial.suggest_float(k, v["low"], v["high"]) for k, v in problem.space.items()}
-        prev = 0.0
-        value = math.nan
-        for k, b in enumerate(RUNGS):
-            value = problem.value(x, b, trial.number + 1, seed)
-            spent[0] += b - prev
-            prev = b
-            inc.report(spent[0], k, value, x)
-            trial.report(value, b)
-            if trial.should_prune():
-                raise optuna.TrialPruned()
-        return value
-
-    def stop(study: optuna.Study, _: optuna.trial.FrozenTrial) -> None:
-        if spent[0] >= budget:
-            study.stop()
-
-    study = optuna.create_study(
-        sampler=optuna.samplers.TPESampler(seed=seed),
-        pruner=optuna.pruners.HyperbandPruner(min_resource=1, max_resource=R, reduction_factor=ETA),
-    )
+def run_task(task: tuple[str, str, int, float]) -> tuple[tuple[str, str, int, float], Trace, float]:
+    """One run; also its CPU seconds (all its threads), steadier than wall time on a shared machine."""
+    problem, method, seed, budget = task
+    started = time.process_time()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        study.optimize(objective, n_trials=100_000, callbacks=[stop])
-    return inc.trace
+        trace = run_method(PROBLEMS[problem], method, seed, budget)
+    return task, trace, time.process_time() - started
 
 
-def run_task(
-    task: tuple[str, str, str, int, float],
-) -> tuple[tuple[str, str, str, int, float], list[tuple[float, float]], float]:
-    problem, sampler, scheduler, seed, budget = task
-    started = time.perf_counter()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        if sampler == "optuna":
-            trace = run_optuna(PROBLEMS[problem], seed, budget)
-        else:
-            trace = run_rungs(PROBLEMS[problem], sampler, scheduler, seed, budget)
-    return task, trace, time.perf_counter() - started
-
-
-# --- analysis -----------------------------------------------------------------------------
+# --- analysis -------------------------------------------------------------------------------
 
 
 def regret_at(trace: Sequence[tuple[float, float]], spent: float) -> float:
@@ -240,28 +150,110 @@ def regret_at(trace: Sequence[tuple[float, float]], spent: float) -> float:
     return value
 
 
-def budget_to_reach(curve: Sequence[tuple[float, float]], target: float) -> float:
-    for spent, regret in curve:
-        if regret <= target:
-            return spent
-    return math.inf
-
-
-def spearman_low_vs_full(problem: Problem, n: int = 2000) -> float:
+def spearman_low_vs_full(problem: Problem, budget: float = 1, n: int = 2000) -> float:
+    """Rank correlation between observed values at ``budget`` and the true value."""
     from scipy.stats import spearmanr
 
-    space = parse_space(problem.space)
-    sampler = build_sampler({"name": "random"}, space, 0)
     from sweeps.search.samplers.base import History
 
+    sampler = build_sampler({"name": "random"}, parse_space(problem.space), 0)
     xs = [p.params for p in sampler.propose(History(), n)]
-    low = [problem.value(x, 1, i, 0) for i, x in enumerate(xs)]
+    low = [problem.value(x, budget, i, 0) for i, x in enumerate(xs)]
     full = [problem.f(x) for x in xs]
     return float(spearmanr(low, full).statistic)
 
 
+def summarise(runs: list[Trace], marks: Sequence[float]) -> np.ndarray:
+    """(3, len(marks)): median, q1, q3 of regret over seeds at each checkpoint (units)."""
+    at = np.array([[regret_at(t, m) for m in marks] for t in runs])
+    with np.errstate(invalid="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return np.array(
+            [np.median(at, axis=0), np.percentile(at, 25, axis=0), np.percentile(at, 75, axis=0)]
+        )
+
+
+def _g(v: float) -> str:
+    return "–" if not math.isfinite(v) else f"{v:.3g}"
+
+
+def verdict_lines(
+    p: str, stats: Mapping[str, np.ndarray], marks_full: Sequence[float]
+) -> tuple[list[str], bool | None]:
+    """Computed verdicts for Bayes + Hyperband on one objective; second: final <= 0.8 x TPE."""
+    if BAYES_HB not in stats:
+        return [], None
+    me = stats[BAYES_HB][0]
+    lines: list[str] = []
+    good = None
+
+    def at(i: int) -> str:
+        return f"{marks_full[i]:.3g}"
+
+    if TPE_HB in stats:
+        tpe = stats[TPE_HB][0]
+        worse = [i for i in range(len(marks_full)) if not me[i] <= tpe[i]]
+        ratio = me[-1] / tpe[-1] if tpe[-1] > 0 else math.inf
+        good = bool(me[-1] <= 0.8 * tpe[-1])
+        lines.append(
+            f"- **{p}**: Bayes+HB ≤ TPE+HB at every checkpoint: "
+            + (
+                "yes"
+                if not worse
+                else "no, worse at "
+                + ", ".join(f"{at(i)} ({_g(me[i])} vs {_g(tpe[i])})" for i in worse)
+            )
+            + f"; final ratio Bayes+HB / TPE+HB = {ratio:.2f} ({_g(me[-1])} vs {_g(tpe[-1])})."
+        )
+    if RANDOM_HB in stats:
+        rnd = stats[RANDOM_HB][0]
+        worse = [i for i in range(len(marks_full)) if marks_full[i] >= 2 * marks_full[-1] / 60]
+        worse = [i for i in worse if not me[i] <= rnd[i]]
+        lines.append(
+            "  Bayes+HB ≤ random+HB at every checkpoint from 2 full trainings on: "
+            + (
+                "yes"
+                if not worse
+                else "no, worse at "
+                + ", ".join(f"{at(i)} ({_g(me[i])} vs {_g(rnd[i])})" for i in worse)
+            )
+            + "."
+        )
+    for peer, name in ((DEHB, "DEHB"), (SYNE, "Syne Tune Hyper-Tune")):
+        if peer in stats:
+            other = stats[peer][0]
+            better = [i for i in range(len(marks_full)) if other[i] < me[i]]
+            lines.append(
+                f"  {name} beats Bayes+HB at: "
+                + (
+                    ", ".join(f"{at(i)} ({_g(other[i])} vs {_g(me[i])})" for i in better)
+                    if better
+                    else "no checkpoint"
+                )
+                + "."
+            )
+    return lines, good
+
+
+def available(methods: list[str]) -> tuple[list[str], list[str]]:
+    """The methods whose peer library imports, and a note for each one dropped."""
+    import importlib
+
+    kept, notes = [], []
+    for m in methods:
+        module = PEERS.get(m)
+        if module is not None:
+            try:
+                importlib.import_module(module)
+            except Exception as exc:  # noqa: BLE001 - any failure to import drops the peer
+                notes.append(f"{m} dropped: {module} does not import ({exc.__class__.__name__}).")
+                continue
+        kept.append(m)
+    return kept, notes
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--seeds", type=int, default=10)
     parser.add_argument(
         "--seed-offset",
@@ -271,14 +263,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--methods",
-        default="",
-        help="comma-separated sampler:scheduler subset, e.g. bayes:hyperband,optuna:tpe+hyperband"
-        " (random:fifo and optuna are always run: they are the references)",
+        default=",".join(DEFAULT_METHODS),
+        help="comma-separated; Rungs' are sampler:scheduler (e.g. sobol:asha), peers "
+        + ", ".join(PEERS),
     )
     parser.add_argument("--problems", default=",".join(PROBLEMS), help="comma-separated")
     parser.add_argument("--save-traces", type=Path, help="write every run's trace here (JSON)")
     parser.add_argument(
-        "--budget", type=float, default=50, help="total budget, in full trainings (x R units)"
+        "--budget", type=float, default=60, help="total budget, in full trainings (x R units)"
     )
     parser.add_argument("--jobs", type=int, default=min(2, os.cpu_count() or 1))
     parser.add_argument(
@@ -287,139 +279,140 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     budget = args.budget * R
 
-    try:
-        import optuna
-    except ImportError:
-        print(
-            "Optuna is the baseline here but not a Rungs dependency: pip install optuna",
-            file=sys.stderr,
-        )
-        return 2
-
-    methods = [
-        (s, sch) for s in ("random", "sobol", "bayes") for sch in ("fifo", "hyperband", "asha")
-    ]
-    methods.append(("optuna", "tpe+hyperband"))
-    if args.methods:
-        wanted = {tuple(m.split(":", 1)) for m in args.methods.split(",")}
-        wanted |= {("random", "fifo"), ("optuna", "tpe+hyperband")}
-        methods = [m for m in methods if m in wanted]
-    problems = [p for p in PROBLEMS if p in args.problems.split(",")]
+    methods, notes = available([m.strip() for m in args.methods.split(",") if m.strip()])
+    if SYNE not in methods:
+        notes.append(SLOW_NOTE)
+    if "bayes:asha" not in methods:
+        notes.append(ASHA_NOTE)
+    for note in notes:
+        print(note, file=sys.stderr)
+    problems = [p for p in args.problems.split(",") if p in PROBLEMS]
     seeds = range(args.seed_offset, args.seed_offset + args.seeds)
-    tasks = [(p, s, sch, seed, budget) for p in problems for (s, sch) in methods for seed in seeds]
-    # Slow (Bayesian) runs first, so the pool's last minutes are not one long straggler.
-    tasks.sort(key=lambda t: (t[1] != "bayes", t[1] != "optuna"))
-    traces: dict[tuple[str, str, str], list[list[tuple[float, float]]]] = {}
-    seconds: dict[tuple[str, str], float] = {}
+    tasks = [(p, m, seed, budget) for p in problems for m in methods for seed in seeds]
+    # Slow runs first, so the pool's last minutes are not one long straggler.
+    slow = {SYNE: 0, BAYES_HB: 1, "bayes:asha": 1, DEHB: 2}
+    order = sorted(range(len(tasks)), key=lambda i: (slow.get(tasks[i][1], 3), i))
+    traces: dict[tuple[str, str], list[Trace]] = {}
+    seconds: dict[str, list[float]] = {}
     raw: list[dict[str, Any]] = []
     started = time.perf_counter()
+    # Syne Tune keeps state between runs in one process (a second identical run in the same
+    # process proposes slightly different configs; fresh processes agree), so its runs get a
+    # fresh process each. Rungs, Optuna and DEHB repeat exactly within a process.
+    fresh = [tasks[i] for i in order if tasks[i][1] == SYNE]
+    results = []
+    if fresh:
+        ctx = multiprocessing.get_context("spawn")
+        with ProcessPoolExecutor(args.jobs, mp_context=ctx, max_tasks_per_child=1) as pool:
+            results += list(pool.map(run_task, fresh))
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for (p, s, sch, seed, _b), trace, secs in pool.map(run_task, tasks):
-            traces.setdefault((p, s, sch), []).append(trace)
-            seconds[(s, sch)] = seconds.get((s, sch), 0.0) + secs
-            raw.append({"problem": p, "sampler": s, "scheduler": sch, "seed": seed, "trace": trace})
+        results += list(pool.map(run_task, [tasks[i] for i in order if tasks[i][1] != SYNE]))
     wall = time.perf_counter() - started
+    results.sort(key=lambda r: tasks.index(r[0]))
+    for (p, m, seed, _b), trace, secs in results:
+        traces.setdefault((p, m), []).append(trace)
+        seconds.setdefault(m, []).append(secs)
+        raw.append({"problem": p, "method": m, "seed": seed, "trace": trace})
     if args.save_traces:
         args.save_traces.write_text(json.dumps(raw))
 
-    grid = np.linspace(budget / 100, budget, 100)
-    medians: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
-    quartiles: dict[tuple[str, str, str], tuple[list[float], list[float]]] = {}
-    for key, runs in traces.items():
-        at = np.array([[regret_at(t, b) for b in grid] for t in runs])
-        med = np.median(at, axis=0)
-        medians[key] = list(zip(grid.tolist(), med.tolist(), strict=True))
-        quartiles[key] = (
-            np.percentile(at, 25, axis=0).tolist(),
-            np.percentile(at, 75, axis=0).tolist(),
-        )
-
-    # Checkpoints for the per-budget comparison, in full trainings.
-    marks = [args.budget * f for f in (0.1, 0.2, 0.3, 0.4, 0.6, 0.8, 1.0)]
-    headers = ["objective", "sampler", "scheduler", *(f"@{m:g}" for m in marks),
-               "budget to reach random+FIFO's final regret", "s / run"]  # fmt: skip
-    rows: list[list[object]] = []
-    verdicts: list[str] = []
+    marks_full = [m * args.budget / 60 for m in MARKS_60]
+    marks = [m * R for m in marks_full]
+    corr = {
+        p: (spearman_low_vs_full(PROBLEMS[p], 1), spearman_low_vs_full(PROBLEMS[p], 3))
+        for p in problems
+    }
+    sections: list[str] = []
+    goods: list[bool] = []
     for p in problems:
-        target = medians[(p, "random", "fifo")][-1][1]
-        tpe = medians[(p, "optuna", "tpe+hyperband")]
-        for s, sch in methods:
-            curve = medians[(p, s, sch)]
-            reach = budget_to_reach(curve, target)
-            rows.append([
-                p, s, sch, *(regret_at(curve, m * R) for m in marks),
-                "never" if math.isinf(reach) else f"{reach / budget:.0%}",
-                round(seconds[(s, sch)] / (len(problems) * args.seeds), 2),
-            ])  # fmt: skip
-        for sch in ("hyperband", "asha"):
-            if ("bayes", sch) not in methods:
-                continue
-            curve = medians[(p, "bayes", sch)]
-            worse = [b for (b, r), (_, t) in zip(curve, tpe, strict=True) if r > t]
-            worse_marks = [
-                f"{m:g} ({regret_at(curve, m * R):.3g} vs {regret_at(tpe, m * R):.3g})"
-                for m in marks
-                if regret_at(curve, m * R) > regret_at(tpe, m * R)
-            ]
-            reach = budget_to_reach(curve, target)
-            verdicts.append(
-                f"- **{p}, Bayesian + {sch}**: median regret ≤ Optuna TPE + Hyperband at "
-                f"{100 - len(worse)} of 100 budget checkpoints"
-                + (
-                    f"; worse at {len(worse)} (the first after {worse[0] / R:.1f} full trainings)"
-                    + (
-                        "; at the table's budgets: " + ", ".join(worse_marks)
-                        if worse_marks
-                        else "; at none of the table's budgets"
-                    )
-                    if worse
-                    else " (all of them)"
-                )
-                + f"; final {curve[-1][1]:.4g} vs {tpe[-1][1]:.4g}. Reaches random+FIFO's final "
-                f"median regret ({target:.4g}) with "
-                f"{'never' if math.isinf(reach) else f'{reach / budget:.0%}'} of its budget "
-                f"(goal ≤ 33%)."
-            )
-    table = markdown_table(headers, rows)
-    print(table)
-    print("\n".join(verdicts))
-    print(f"seeds {seeds.start}..{seeds.stop - 1}, {wall / 60:.1f} min")
+        stats = {m: summarise(traces[(p, m)], marks) for m in methods}
+        rows = [
+            [m, *(f"{_g(s[0][i])} [{_g(s[1][i])}, {_g(s[2][i])}]" for i in range(len(marks)))]
+            for m, s in stats.items()
+        ]
+        table = markdown_table(["method", *(f"@{m:.3g}" for m in marks_full)], rows)
+        lines, good = verdict_lines(p, stats, marks_full)
+        if good is not None:
+            goods.append(good)
+        c1, c3 = corr[p]
+        sections.append(
+            "\n".join([
+                f"### {p}",
+                "",
+                f"{PROBLEMS[p].note}. f* = {PROBLEMS[p].f_star:.6g}. Spearman rank correlation of "
+                f"the observed value at budget 1 (3) with the true value: {c1:.2f} ({c3:.2f}).",
+                "",
+                table,
+                "",
+                *lines,
+            ])
+        )  # fmt: skip
+    per_run = ", ".join(f"{m} {np.mean(s):.1f}" for m, s in seconds.items())
+    cpu: dict[tuple[str, str], list[float]] = {}
+    for (p, m, _seed, _b), _trace, secs in results:
+        cpu.setdefault((p, m), []).append(secs)
+    summary = (
+        f"Objectives where Bayes+HB's final median regret ≤ 0.8 × TPE+HB's: "
+        f"{sum(goods)} of {len(goods)}."
+        if goods
+        else ""
+    )
+    print("\n\n".join(sections))
+    print(summary)
+    print(f"CPU seconds per run: {per_run}")
+    for p in problems:
+        print(f"  {p}: " + ", ".join(f"{m} {np.mean(cpu[(p, m)]):.1f}" for m in methods))
+    print(f"seeds {seeds.start}..{seeds.stop - 1}, {wall / 60:.1f} min wall")
+    for note in notes:
+        print(note)
 
     if args.no_write:
         return 0
     plot = RESULTS / "search_quality.png"
-    _plot(plot, medians, quartiles, grid, methods, problems)
-    corr = {p: spearman_low_vs_full(PROBLEMS[p]) for p in problems}
+    _plot(plot, traces, methods, problems, budget)
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
+    v = versions()
+    import scipy
+    import skopt
+
     body = "\n".join([
         "## Search quality: regret against budget",
         "",
-        f"`nice .venv/bin/python -m bench.search_quality` (`pip install optuna` first; Optuna {optuna.__version__} "
-        "is the baseline, not a dependency). "
-        f"Seeds {seeds.start}–{seeds.stop - 1}, {args.budget:g} full trainings (R={R} units each) per run, "
-        f"rungs 1/3/9/27/81 (eta={ETA}), {WORKERS} simulated workers for Rungs, Optuna sequential "
-        "at its defaults (TPESampler, HyperbandPruner with the same min/max resource and eta). "
-        f"Machine: {platform.machine()}, {os.cpu_count()} cores (shared; load average {load:.1f} at the end), "
-        f"Python {platform.python_version()}; {wall / 60:.1f} min wall.",
+        f"`nice .venv/bin/python -m bench.search_quality --jobs {args.jobs}"
+        + (f" --seeds {args.seeds}" if args.seeds != 10 else "")
+        + (f" --seed-offset {args.seed_offset}" if args.seed_offset else "")
+        + (f" --budget {args.budget:g}" if args.budget != 60 else "")
+        + (f" --methods {','.join(methods)}" if methods != DEFAULT_METHODS else "")
+        + (f" --problems {','.join(problems)}" if problems != list(PROBLEMS) else "")
+        + "` after `.venv/bin/pip install --no-deps -r requirements-bench.txt` (the peers are not Rungs "
+        "dependencies). "
+        f"Python {platform.python_version()}, numpy {np.__version__}, scipy {scipy.__version__}, "
+        f"scikit-optimize {skopt.__version__}, Optuna {v['optuna']}, DEHB {v['dehb']}, "
+        f"Syne Tune {v['syne-tune']} (ConfigSpace {v['ConfigSpace']}). "
+        f"Seeds {seeds.start}–{seeds.stop - 1}, {args.budget:g} full trainings (R={R} units each) "
+        f"per run, rungs 1/3/9/27/81 (eta={ETA}). Machine: {platform.machine()}, "
+        f"{os.cpu_count()} cores (shared; load average {load:.1f} at the end); "
+        f"{wall / 60:.1f} min wall. CPU seconds per run (mean): {per_run}.",
         "",
-        "Objectives: Branin and Hartmann-6 with a learning curve over the budget, noise, and a low-budget "
-        "term that reorders configs (Spearman rank correlation between budget 1 and the true value: "
-        + ", ".join(f"{p} {c:.2f}" for p, c in corr.items())
-        + "). Regret = f(incumbent) − f*, incumbent = best result at the highest rung reached; "
-        "medians over seeds. Budget = resource units trained, all workers together. "
-        "Bayesian = GP + EI, 10 initial points, otherwise the sampler's defaults "
-        "(see sweeps/search/samplers/bayes.py).",
+        f"Rungs, DEHB and Syne Tune run on {WORKERS} simulated asynchronous workers in "
+        "resource-unit time; Optuna runs one trial at a time (`study.optimize`, its defaults: "
+        "TPESampler, HyperbandPruner with the same min/max resource and eta; the study is named "
+        "`{objective}-{seed}`, since the pruner's brackets hash the study name). DEHB: ask/tell, "
+        "same min/max fidelity and eta. Syne Tune: Hyper-Tune (GP, 5 brackets, stopping type), "
+        "its `suggest`/`on_trial_result` driven by the same simulated workers with simulated "
+        "time. A peer's job that continues a config at a higher budget pays only the difference. "
+        "Bayesian = GP + EI, 10 initial points, otherwise the sampler's defaults. Re-running "
+        "gives identical traces (`--save-traces`, compared byte for byte).",
         "",
-        "Optuna's TPE is not reproducible from its seed alone: it also depends on Python's hash seed "
-        "(set iteration order), so the TPE row moves between runs. With `PYTHONHASHSEED` 0, 1 and 2 its final "
-        "median regret on Hartmann-6 was 0.149, 0.175 and 0.238, and the committed run of the previous "
-        "sampler had 0.156.",
+        "Regret = f(incumbent) − f*, incumbent = best observed result at the highest rung reached; "
+        "every result with spent budget ≤ the checkpoint counts. Cells: median [q1, q3] over "
+        "seeds after that many full trainings of budget.",
         "",
-        "Median regret after that many full trainings of budget:",
+        *notes,
         "",
-        table,
+        "\n\n".join(sections),
         "",
-        *verdicts,
+        summary,
         "",
         "![median regret against budget](bench/results/search_quality.png)",
     ])  # fmt: skip
@@ -430,11 +423,10 @@ def main(argv: list[str] | None = None) -> int:
 
 def _plot(
     path: Path,
-    medians: Mapping[tuple[str, str, str], list[tuple[float, float]]],
-    quartiles: Mapping[tuple[str, str, str], tuple[list[float], list[float]]],
-    grid: np.ndarray,
-    methods: list[tuple[str, str]],
+    traces: Mapping[tuple[str, str], list[Trace]],
+    methods: list[str],
     problems: list[str],
+    budget: float,
 ) -> None:
     import matplotlib
 
@@ -442,35 +434,50 @@ def _plot(
     import matplotlib.pyplot as plt
 
     path.parent.mkdir(parents=True, exist_ok=True)
-    colours = {"random": "tab:gray", "sobol": "tab:olive", "bayes": "tab:blue", "optuna": "tab:red"}
-    styles = {"fifo": ":", "hyperband": "-", "asha": "--", "tpe+hyperband": "-"}
-    fig, axes = plt.subplots(1, len(problems), figsize=(6.5 * len(problems), 5), squeeze=False)
-    for ax, p in zip(axes[0], problems, strict=True):
-        for s, sch in methods:
-            curve = medians[(p, s, sch)]
-            xs = [b / R for b, _ in curve]
-            ys = [max(r, 1e-6) for _, r in curve]
+    grid = np.linspace(budget / 100, budget, 100)
+    colours = {
+        "random": "tab:gray",
+        "sobol": "tab:olive",
+        "bayes": "tab:blue",
+        "optuna": "tab:red",
+        "dehb": "tab:green",
+        "syne-tune": "tab:purple",
+    }
+    styles = {"fifo": ":", "hyperband": "-", "asha": "--"}
+    cols = min(len(problems), 3)
+    rows = math.ceil(len(problems) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(6.5 * cols, 5 * rows), squeeze=False)
+    for ax, p in zip(axes.flat, problems, strict=False):
+        for m in methods:
+            stats = summarise(traces[(p, m)], grid)
+            family, _, sched = m.partition(":")
+            xs = grid / R
             ax.plot(
                 xs,
-                ys,
-                styles[sch],
-                color=colours[s],
-                label=f"{s} + {sch}",
-                lw=2 if s in ("bayes", "optuna") else 1,
+                np.maximum(stats[0], 1e-6),
+                styles.get(sched, "-"),
+                color=colours.get(family, "black"),
+                label=m,
+                lw=2 if m in (BAYES_HB, TPE_HB) else 1,
             )
-            if s in ("bayes", "optuna") and sch in ("hyperband", "tpe+hyperband"):
-                lo, hi = quartiles[(p, s, sch)]
+            if m in (BAYES_HB, TPE_HB):
                 ax.fill_between(
-                    xs, np.maximum(lo, 1e-6), np.maximum(hi, 1e-6), color=colours[s], alpha=0.12
+                    xs,
+                    np.maximum(stats[1], 1e-6),
+                    np.maximum(stats[2], 1e-6),
+                    color=colours.get(family, "black"),
+                    alpha=0.12,
                 )
         ax.set_yscale("log")
-        ax.set_title(f"{p}: median regret (IQR shaded for Bayes+HB and TPE+HB)")
+        ax.set_title(f"{p}: median regret (IQR for Bayes+HB, TPE+HB)", fontsize=9)
         ax.set_xlabel(f"budget spent (full trainings of R={R})")
         ax.set_ylabel("regret f(incumbent) - f*")
         ax.grid(True, which="both", alpha=0.3)
+    for ax in list(axes.flat)[len(problems) :]:
+        ax.axis("off")
     axes[0][0].legend(fontsize=7, ncol=2)
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 

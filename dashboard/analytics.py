@@ -179,6 +179,7 @@ def surrogate(sweep_id: int, param: str) -> dict[str, Any]:
     """
     from sweeps.models import Sweep, Trial
     from sweeps.scheduling import snapshot
+    from sweeps.search import build_scheduler, parse_space
     from sweeps.search.samplers import BayesSampler
     from sweeps.search.samplers.base import history_from_snapshot
 
@@ -190,12 +191,16 @@ def surrogate(sweep_id: int, param: str) -> dict[str, Any]:
     sampler = _sampler(sweep)
     if not isinstance(sampler, BayesSampler):
         raise ValueError("the surrogate view is for Bayesian (bayes) sweeps")
-    history = history_from_snapshot(snapshot(sweep, list(Trial.objects.filter(sweep=sweep))))
+    trials = list(Trial.objects.filter(sweep=sweep))
+    # The full-budget rung, as the sweep's scheduler hands it to the sampler.
+    top = build_scheduler(sweep.scheduler, parse_space(sweep.space), seed=sweep.seed).top_rung
+    history = history_from_snapshot(snapshot(sweep, trials), top)
     expl = sampler.explain(history, param)
     sign = -1.0 if sweep.objective_mode == "max" else 1.0  # the sampler minimises
     data = {
         "param": expl.param,
         "rung": expl.rung,
+        "choice": expl.choice,
         "acq_func": expl.acq_func,
         "values": list(expl.values),
         "mean": [sign * m for m in expl.mean],

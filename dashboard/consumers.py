@@ -3,6 +3,11 @@
 :mod:`dashboard.steering`. The tailer puts one of its pages' channels in the sweep's group,
 so a nudge reaches a process once, however many pages it serves.
 
+Nothing over ``RUNGS_SOCKET_MAX_BYTES`` is sent (:meth:`SweepConsumer.send`): a message
+over it goes in parts (:func:`dashboard.live.limits.fit`); one that cannot is replaced by a
+``{"type": "reload"}`` notice and the socket closes (4413), so the page shows a notice
+instead of reconnecting into the same message forever; an answer too big becomes an error.
+
 ``/ws/sweeps/<id>/`` — optional query: ``cursor=<id>`` (resume after that point) and
 ``trial=<id>`` (only that trial's points). Anonymous users and sweeps the user cannot see
 are refused at the handshake; the Origin (scheme, host and port) is checked by
@@ -27,6 +32,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 
 from dashboard import steering, tailer
+from dashboard.live import limits, pages
 from sweeps.access import visible_sweeps
 
 log = logging.getLogger(__name__)
@@ -46,14 +52,14 @@ class SweepConsumer(AsyncWebsocketConsumer):
     """One page watching one sweep."""
 
     stream: tailer.Stream | None = None
+    _releasing: asyncio.Future[None] | None = None
+    _spent = False  # told to reload: nothing more is sent
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            # Shielded: a second cancellation (the server giving up on the socket) must not
-            # cut the release short halfway through choosing the group's next member.
-            await asyncio.shield(self._release())
+            await self._release()
 
     async def connect(self) -> None:
         user = self.scope.get("user")
@@ -81,9 +87,18 @@ class SweepConsumer(AsyncWebsocketConsumer):
         await self._release()
 
     async def _release(self) -> None:
-        stream, self.stream = self.stream, None
-        if stream is None:
-            return
+        """Give the page's place back, once, as a task of its own: a cancellation of the
+        caller (the server or a client giving up on a slow close) must not cut the release
+        short halfway through choosing the group's next member; a later caller waits for
+        the same release."""
+        if self._releasing is None:
+            stream, self.stream = self.stream, None
+            if stream is None:
+                return
+            self._releasing = asyncio.ensure_future(self._close(stream))
+        await asyncio.shield(self._releasing)
+
+    async def _close(self, stream: tailer.Stream) -> None:
         try:
             await tailer.close_stream(stream)
         except Exception:  # the stream is detached before the first await; log the rest
@@ -91,14 +106,54 @@ class SweepConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """A page message: any frame, however malformed, gets an answer (see
-        :func:`dashboard.steering.handle`), never a closed socket."""
+        :func:`dashboard.steering.handle`), never a closed socket. A read of the live view
+        (:data:`dashboard.live.pages.READS`) is answered from the sweep's live state."""
+        read = self._read(text_data)
+        if read is not None and self.stream is not None and self.stream.tailer is not None:
+            await self.send_json(pages.answer(self.stream.tailer.state, read))
+            return
         reply = await database_sync_to_async(steering.handle)(
             self.scope["user"], self.sweep_id, text_data
         )
         await self.send_json(reply)
 
+    @staticmethod
+    def _read(text: str | None) -> dict[str, Any] | None:
+        """``text`` as a read of the live view, or None (everything else is steering's)."""
+        if text is None or len(text) > steering.MAX_MESSAGE or '"action"' not in text:
+            return None
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return None
+        if isinstance(message, dict) and message.get("action") in pages.READS:
+            return message
+        return None
+
     async def send_json(self, content: dict[str, Any]) -> None:
         await self.send(text_data=json.dumps(content, separators=(",", ":")))
+
+    async def send(
+        self, text_data: str | None = None, bytes_data: bytes | None = None, close: bool = False
+    ) -> None:
+        """Every message to the page passes here, and none over the cap goes out (see
+        :func:`dashboard.live.limits.outgoing`)."""
+        if self._spent:
+            return
+        if text_data is None or limits.size(text_data) <= limits.max_bytes():
+            await super().send(text_data=text_data, bytes_data=bytes_data, close=close)
+            return
+        texts, reload = limits.outgoing(text_data)
+        if reload:
+            self._spent = True
+            log.warning(
+                "sweep %s: a message of %d bytes is over the socket's %d; the page is told to "
+                "reload", self.sweep_id, limits.size(text_data), limits.max_bytes(),
+            )  # fmt: skip
+        for text in texts:
+            await super().send(text_data=text)
+        if reload:
+            await self.close(code=4413)
 
     async def sweep_nudge(self, event: dict[str, Any]) -> None:
         """The sweep has news: wake the shared tailer (it reads; data never rides here)."""

@@ -9,6 +9,7 @@ would.
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -42,6 +43,17 @@ METRIC_STYLE: dict[str, dict[str, Any]] = {
     "lr": {"mode": "lines", "line": {"width": 1.5}},
 }
 DEFAULT_STYLE: dict[str, Any] = {"mode": "lines", "line": {"width": 1.5}}
+# What an empty chart says (static/js/chart.js says the same on the live curves).
+NO_POINTS: dict[str, Any] = {
+    "text": "no points yet",
+    "name": "no-points",
+    "xref": "paper",
+    "yref": "paper",
+    "x": 0.5,
+    "y": 0.5,
+    "showarrow": False,
+    "font": {"size": 13, "color": "#6b7280"},
+}
 CHARTS: dict[str, dict[str, Any]] = {
     "loss": {"metrics": ("train_loss", "val_loss"), "title": "Loss (train per step, validation per epoch)", "y": "loss"},
     "grad": {"metrics": ("grad_norm",), "title": "Gradient norm per step", "y": "‖g‖"},
@@ -184,12 +196,15 @@ def history_figure(
         "hovertemplate": "trial %{customdata[1]} · rung %{customdata[2]} (budget %{customdata[3]})"
         "<br>%{y:.4g}<extra></extra>",
     }
+    # The step line needs only the points where the best changes, and the last one: at
+    # 10,000 trials the whole line doubled a figure past the live socket's cap.
+    kept = [i for i, b in enumerate(best) if i == 0 or b != best[i - 1] or i == len(best) - 1]
     line = {
         "type": "scatter",
         "mode": "lines",
         "name": "best so far",
-        "x": xs,
-        "y": best,
+        "x": [xs[i] for i in kept],
+        "y": [best[i] for i in kept],
         "line": {"shape": "hv", "color": "#dc2626", "width": 2},
         "hoverinfo": "skip",
     }
@@ -202,6 +217,8 @@ def history_figure(
         layout["xaxis"]["type"] = "date"
     if wide_positive(ys):
         layout["yaxis"]["type"] = "log"
+    if not ordered:
+        layout["annotations"] = [NO_POINTS]
     return {"data": [points, line], "layout": layout}
 
 
@@ -259,19 +276,50 @@ def parallel_figure(
         values = [math.log10(v) for v in values]
         metric = f"{metric} (log)"
     dims.append({"label": metric, "values": values})
+    angle, margin = _parallel_labels([d["label"] for d in dims])
     trace = {
         "type": "parcoords",
         "dimensions": dims,
+        "labelangle": angle,
+        "labelfont": {"size": 11},
+        "tickfont": {"size": 10},
+        "rangefont": {"size": 10},
         "line": {
             "color": values,
             "colorscale": "Viridis",
             "reversescale": mode == "min",
             "showscale": bool(rows),
-            "colorbar": {"title": {"text": metric}, "thickness": 10},
+            "colorbar": {"title": {"text": metric, "side": "right"}, "thickness": 10},
         },
     }
-    layout = _layout("Parameters and objective", margin={"l": 60, "r": 60, "t": 80, "b": 30})
+    layout = _layout("Parameters and objective", margin=margin)
+    # At the top of the figure, above the angled labels (Plotly centres it in the margin).
+    layout["title"].update(y=1, yanchor="top", pad={"t": 10})
+    if not rows:
+        layout["annotations"] = [NO_POINTS]
     return {"data": [trace], "layout": layout}
+
+
+# Parcoords writes each axis' name above it in one line, centred: at 8 parameters in the
+# narrowest card (a 380 px plot) every name ran into its neighbours. Angled at 45° they
+# stack like stairs (neighbours 26 px apart across the text, at 37 px between axes); the
+# top margin makes room for the longest, the right one for the last, which rises past it.
+LABEL_CHAR_PX = 6.4  # the 11 px label font, per character on average
+NARROWEST_PLOT_PX = 380
+TITLE_PX = 34
+
+
+def _parallel_labels(labels: Sequence[str]) -> tuple[int, dict[str, int]]:
+    """The label angle and the margins for parallel-coordinate axes named ``labels``."""
+    margin = {"l": 40, "r": 70, "t": 80, "b": 30}
+    widths = [len(label) * LABEL_CHAR_PX for label in labels]
+    spacing = (NARROWEST_PLOT_PX - margin["l"] - margin["r"]) / max(len(labels) - 1, 1)
+    if max(widths, default=0) + 6 <= spacing:
+        return 0, margin
+    rise = math.sin(math.radians(45))
+    margin["t"] = TITLE_PX + math.ceil(max(widths) * rise) + 10
+    margin["r"] = max(margin["r"], math.ceil(widths[-1] * rise) + 12)
+    return -45, margin
 
 
 def importance_figure(importance: Mapping[str, float] | None) -> dict[str, Any]:
@@ -286,16 +334,17 @@ def importance_figure(importance: Mapping[str, float] | None) -> dict[str, Any]:
         "marker": {"color": "#2563eb"},
         "hovertemplate": "%{y}: %{x:.1%}<extra></extra>",
     }
-    title = "Parameter importance (random forest)"
-    if importance is None:
-        title += " · computing…"
-    elif not items:
-        title += " · needs 4 finished trials with different results"
     layout = _layout(
-        title,
+        "Parameter importance (random forest)",
         xaxis={"tickformat": ".0%", "range": [0, 1]},
         margin={"l": 90, "r": 16, "t": 32, "b": 36},
     )
+    if not items:  # an empty chart says why, as the others say "no points yet"
+        why = (
+            "computing…" if importance is None else "needs 4 finished trials with different results"
+        )
+        layout["annotations"] = [{**NO_POINTS, "text": why, "name": "no-importance"}]
+        layout["yaxis"] = {"visible": False}
     return {"data": [trace], "layout": layout}
 
 
@@ -304,7 +353,8 @@ def surrogate_figure(explanation: Mapping[str, Any], *, metric: str) -> dict[str
     second axis) and the results it was fitted on.
 
     ``explanation``: ``param``, ``values``, ``mean``, ``std``, ``acquisition``,
-    ``observed`` ([(x, y)]), ``rung``, ``acq_func`` (see the sampler's ``explain``).
+    ``observed`` ([(x, y)]), ``rung``, ``acq_func``, ``choice`` (why that rung; see the
+    sampler's ``explain``).
     """
     xs = list(explanation["values"])
     mean = list(explanation["mean"])
@@ -319,18 +369,27 @@ def surrogate_figure(explanation: Mapping[str, Any], *, metric: str) -> dict[str
         {"type": "scatter", "mode": "markers", "x": [o[0] for o in observed], "y": [o[1] for o in observed], "marker": {"color": "#111827", "size": 6}, "name": "results"},
         {"type": "scatter", "mode": "lines", "x": xs, "y": list(explanation["acquisition"]), "yaxis": "y2", "line": {"color": "#16a34a", "dash": "dash"}, "name": f"acquisition ({explanation.get('acq_func', '')})"},
     ]  # fmt: skip
+    # The second line says which rung the model is fitted on and why (the sampler's words).
+    choice = explanation.get("choice")
+    title = f"Surrogate along {explanation['param']}" + (
+        f"<br><span style='font-size:11px'>{html.escape(choice)}</span>"
+        if choice
+        else f" (rung {explanation.get('rung', 0)})"
+    )
     layout = _layout(
-        f"Surrogate along {explanation['param']} (rung {explanation.get('rung', 0)})",
+        title,
         xaxis={"title": {"text": explanation["param"]}},
         yaxis={"title": {"text": f"{metric} (model)"}},
         yaxis2={
-            "title": {"text": "acquisition"},
+            "title": {"text": "acquisition", "standoff": 4},
             "overlaying": "y",
             "side": "right",
             "showgrid": False,
+            "tickformat": ".2~g",
         },
         showlegend=True,
         legend={"orientation": "h", "y": -0.25},
+        margin={"l": 56, "r": 72, "t": 56 if choice else 32, "b": 40},
     )
     if explanation.get("log"):
         layout["xaxis"]["type"] = "log"

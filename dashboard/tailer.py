@@ -303,8 +303,9 @@ async def open_stream(
 ) -> Stream:
     """Attach a page to the sweep's tailer and send it its snapshot.
 
-    Without ``cursor`` the snapshot is full (thinned curves of every trial up to the
-    snapshot's cursor). With ``cursor`` (a reconnecting page) it carries the points after
+    Without ``cursor`` the snapshot is full: the rows and thinned curves of the trials a
+    page is shown at first (every trial of a small sweep; see
+    :func:`dashboard.live.limits.visible_trials`) up to the snapshot's cursor. With ``cursor`` (a reconnecting page) it carries the points after
     it instead, so the page resumes with no gap and no duplicate. ``trial`` limits points
     to one trial (the trial page). ``channel``: the page's channel-layer name, through
     which it can receive the sweep's nudges for the tailer (see

@@ -6,12 +6,16 @@ from django.contrib.auth.decorators import login_not_required
 from django.contrib.staticfiles.views import serve as serve_static
 from django.urls import include, path, re_path
 
-from dashboard import views
+from dashboard import lr_range, views
 
 urlpatterns = [
     path("", views.sweep_list, name="sweep-list"),
+    path("sweeps/new/", views.sweep_new, name="sweep-new"),
     path("sweeps/<int:pk>/", views.sweep_detail, name="sweep-detail"),
     path("sweeps/<int:pk>/trials/<int:number>/", views.trial_detail, name="trial-detail"),
+    path("workers/", views.worker_list, name="worker-list"),
+    path("lr-range-tests/", lr_range.range_test_list, name="lr-range-list"),
+    path("lr-range-tests/<int:pk>/", lr_range.range_test_detail, name="lr-range-detail"),
     path("vendor/plotly-<str:digest>.min.js", views.plotly_js, name="plotly-js"),
     path("health/", views.health, name="health"),
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),

@@ -10,21 +10,27 @@ from functools import lru_cache
 from pathlib import Path
 
 import plotly
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.db import connection
-from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils.safestring import mark_safe
 from django.views.decorators.gzip import gzip_page
 from django.views.decorators.http import require_GET
 
 from dashboard import analytics, plots, tailer
-from sweeps import actions, queries
-from sweeps.access import can_steer, visible_sweeps
-from sweeps.models import Trial
+from sweeps import actions, queries, validation
+from sweeps.access import can_share, can_steer, visible_sweeps
+from sweeps.models import Sweep, Trial
+from sweeps.queries.summaries import final_evaluation
+from sweeps.search.samplers import ACQ_FUNCS, BASE_ESTIMATORS, BAYES_DEFAULTS, SAMPLERS
+from sweeps.search.schedulers import SCHEDULERS
 from sweeps.states import TrialStatus
 
 PLOTLY_JS = Path(plotly.__file__).resolve().parent / "package_data" / "plotly.min.js"
+# Workers beat every 2 s at most (trainers.workers), so a faster page would show nothing new.
+WORKERS_REFRESH_MS = 2000
 
 
 def sweep_list(request: HttpRequest) -> HttpResponse:
@@ -61,8 +67,86 @@ def sweep_detail(request: HttpRequest, pk: int) -> HttpResponse:
             "sweep": sweep,
             "snapshot_json": script_json(snapshot),
             "can_steer": can_steer(request.user, sweep),
+            "can_share": can_share(request.user, sweep),
+            "can_zoom": can_zoom(sweep),
             "plotly_url": plotly_url(),
             "meta_json": script_json(page_meta()),
+            "final_evaluation_json": script_json(final_evaluation(sweep)),
+        },
+    )
+
+
+def can_zoom(sweep: Sweep) -> bool:
+    """Whether Zoom in has something to narrow around: two trials with a result (the zoom
+    endpoint answers 409 under two)."""
+    finished = sweep.rung_results.filter(value__isnull=False).values("trial_id").distinct()
+    return len(finished[:2]) == 2
+
+
+# How the New sweep page starts from another sweep: ?from=<id> clones it, ?zoom=<id> narrows
+# its space around its best trials.
+SOURCES = {"from": "clone", "zoom": "zoom"}
+
+
+def sweep_new(request: HttpRequest) -> HttpResponse:
+    """The New sweep page: a form (or the spec as JSON) checked live against
+    ``/api/sweeps/plan/`` and launched through ``/api/sweeps/``. Every logged-in user may
+    launch. ``?from=`` and ``?zoom=`` name a sweep the user can see (any other id is the
+    404 page); the page reads its spec (or its zoomed space) from the API."""
+    mode, source = "new", None
+    for key, name in SOURCES.items():
+        raw = request.GET.get(key)
+        if raw is None:
+            continue
+        if not raw.isdigit():
+            raise Http404("no such sweep")
+        source = get_object_or_404(visible_sweeps(request.user), pk=int(raw))
+        mode = name
+        break
+    return render(
+        request,
+        "dashboard/sweep_new.html",
+        {"mode": mode, "source": source, "form_json": script_json(form_meta())},
+    )
+
+
+def form_meta() -> dict[str, object]:
+    """What the New sweep form offers, from the server's own tables: the samplers and
+    schedulers, the Bayes settings' choices, and the defaults a spec gets for what it
+    leaves out."""
+    return {
+        "samplers": list(SAMPLERS),
+        "schedulers": list(SCHEDULERS),
+        "base_estimators": list(BASE_ESTIMATORS),
+        "acq_funcs": list(ACQ_FUNCS),
+        "bayes": BAYES_DEFAULTS,
+        "defaults": {
+            "sampler": validation.DEFAULT_SAMPLER,
+            "scheduler": validation.DEFAULT_SCHEDULER,
+            # clean_spec's defaults for the fields a spec may leave out.
+            "max_trials": 20,
+            "concurrency": 2,
+            "seed": 0,
+        },
+        "caps": {
+            "max_trials": validation.MAX_TRIALS_CAP,
+            "concurrency": validation.CONCURRENCY_CAP,
+            "seed": validation.SEED_MAX,
+        },
+    }
+
+
+def worker_list(request: HttpRequest) -> HttpResponse:
+    """The worker processes: where each runs, what it can train, its state and the trial it
+    trains now. The page renders the rows it carries and re-reads ``/api/workers/``."""
+    rows = queries.worker_rows(visible_sweeps(request.user))
+    return render(
+        request,
+        "dashboard/worker_list.html",
+        {
+            "rows_json": script_json(rows),
+            "refresh_ms": WORKERS_REFRESH_MS,
+            "lease_seconds": settings.RUNGS_LEASE_SECONDS,
         },
     )
 
@@ -108,6 +192,7 @@ def trial_detail(request: HttpRequest, pk: int, number: int) -> HttpResponse:
             "trial": trial,
             "row": row,
             "results": trial.rung_results.order_by("rung"),
+            "logs": trial.logs.order_by("id"),
             "events": queries.events(sweep, trial=trial.pk, limit=500, newest=True)[::-1],
             "snapshot_json": snapshot,
             "can_steer": can_steer(request.user, sweep),

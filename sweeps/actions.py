@@ -104,6 +104,16 @@ class EnqueueSerializer(ClosedSerializer):
     )
 
 
+class FinalEvaluationRequestSerializer(ClosedSerializer):
+    """The trial whose checkpoint is evaluated on the test set (once per sweep)."""
+
+    unknown_rule = "is not a field of a final evaluation; allowed: {allowed}"
+
+    trial_number = WholeNumberField(
+        min_value=1, max_value=MAX_TRIALS_CAP, help_text="The number of the chosen trial."
+    )
+
+
 def validate_body(serializer_class: type[serializers.Serializer], body: Any) -> dict[str, Any]:
     """``body`` checked by ``serializer_class``; SpaceError (field -> rule) when it is bad."""
     if not isinstance(body, dict):
@@ -203,6 +213,19 @@ def _can_continue(row: Mapping[str, Any], ctx: RowContext) -> bool:
     return not row.get("resource_done") or bool(row.get("has_checkpoint"))
 
 
+def _offers_final_evaluation(row: Mapping[str, Any], ctx: RowContext) -> bool:
+    return bool(row.get("offers_final_evaluation"))
+
+
+def sweep_row(sweep: Sweep) -> dict[str, Any]:
+    """What a sweep's actions depend on: its status, and whether it still offers its final
+    evaluation (no query: the trainer's declaration and the sweep's own row)."""
+    return {
+        "status": sweep.status,
+        "offers_final_evaluation": services.offers_final_evaluation(sweep),
+    }
+
+
 def _below_top(row: Mapping[str, Any], ctx: RowContext) -> bool:
     return _can_continue(row, ctx) and (ctx.top_rung is None or row["rung"] < ctx.top_rung)
 
@@ -240,6 +263,11 @@ REGISTRY: dict[str, Action] = {
         Action("enqueue", "sweep", services.enqueue_trial, "Add trial",
                "Enqueue a trial with chosen params; it starts next", body=EnqueueSerializer,
                returns="trial", created=True),
+        Action("final_evaluation", "sweep", services.request_final_evaluation,
+               "Final evaluation",
+               "Evaluate one trial's checkpoint on the test set: once per sweep; a second "
+               "request is refused (409) naming the first", body=FinalEvaluationRequestSerializer,
+               check=_offers_final_evaluation, verb="final_evaluation"),
     )
 }  # fmt: skip
 
@@ -301,7 +329,7 @@ def allowed_actions(obj: Sweep | Trial, ctx: RowContext | None = None) -> list[s
     """Names of the actions allowed on a model instance now (reads ``trial.sweep`` unless
     ``ctx`` is given)."""
     if isinstance(obj, Sweep):
-        return row_actions("sweep", {"status": obj.status})
+        return row_actions("sweep", sweep_row(obj))
     row = {
         "status": obj.status,
         "rung": obj.rung,
@@ -337,7 +365,7 @@ def perform(user: Any, action: Action, pk: int, body: Any, *, sweep_id: int | No
         sweep = trial.sweep
     if not can_steer(user, sweep):
         what = "it" if action.target == "sweep" else "its trials"
-        raise Forbidden(f"only the sweep's owner or staff may steer {what}")
+        raise Forbidden(f"only the sweep's editors, owner or staff may steer {what}")
     data = validate_body(action.body, body) if action.body is not None else {}
     try:
         return action.service(pk, user=user, **data)

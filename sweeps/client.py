@@ -7,7 +7,8 @@
     done = client.wait(sweep["id"], timeout=600)
     print(done["best_trial"], done["best_value"])
 
-Every call returns the API's JSON (dicts and lists). :meth:`Client.metrics` returns a pandas
+Every call returns the API's JSON (dicts and lists); a paged list (sweeps, trials) is
+walked to its end and returned whole. :meth:`Client.metrics` returns a pandas
 DataFrame (pandas is imported only there). An error answer raises :class:`ApiError` with
 the HTTP status and the parsed body; for a bad spec ``error.errors`` maps each bad field to
 the rule it breaks. This module imports nothing from Django, so it can be copied alone.
@@ -15,12 +16,14 @@ the rule it breaks. This module imports nothing from Django, so it can be copied
 
 from __future__ import annotations
 
+import gzip
 import json
 import os
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,6 +32,8 @@ if TYPE_CHECKING:
 
 FINISHED = frozenset({"completed", "cancelled", "failed"})
 FORMATS = ("csv", "json", "parquet")
+# Rows per request when a list is paged: the server's most (sweeps.api.pagination).
+PAGE_SIZE = 1000
 
 
 class ApiError(Exception):
@@ -59,6 +64,12 @@ class ApiError(Exception):
         if self.errors:
             return "; ".join(f"{field}: {rule}" for field, rule in self.errors.items())
         return self.detail or "no details"
+
+
+def _decoded(content: bytes, headers: Any) -> bytes:
+    if headers is not None and headers.get("Content-Encoding", "").lower() == "gzip":
+        return gzip.decompress(content)
+    return content
 
 
 class Client:
@@ -98,7 +109,8 @@ class Client:
         params = {k: v for k, v in (query or {}).items() if v is not None}
         if params:
             url = f"{url}?{urllib.parse.urlencode(params)}"
-        headers = {"Accept": "*/*" if raw else "application/json"}
+        # The server gzips what it sends when asked: a page of 1,000 trials shrinks ~10x.
+        headers = {"Accept": "*/*" if raw else "application/json", "Accept-Encoding": "gzip"}
         if self.token:
             headers["Authorization"] = f"Token {self.token}"
         data = None
@@ -108,9 +120,9 @@ class Client:
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                content = response.read()
+                content = _decoded(response.read(), response.headers)
         except urllib.error.HTTPError as exc:
-            payload = exc.read()
+            payload = _decoded(exc.read(), exc.headers)
             try:
                 parsed: Any = json.loads(payload)
             except ValueError:
@@ -120,15 +132,120 @@ class Client:
             return content
         return json.loads(content) if content else None
 
+    def pages(
+        self, path: str, query: dict[str, Any] | None = None, *, page_size: int | None = None
+    ) -> Iterator[dict[str, Any]]:
+        """Every row of a paged list at ``/api/<path>``, page after page: each page's
+        ``next`` link is followed (its cursor, on this client's own URL) until it is null."""
+        params = {**(query or {}), "page_size": page_size or PAGE_SIZE}
+        while True:
+            page = self.request("GET", path, query=params)
+            yield from page["results"]
+            if not page.get("next"):
+                return
+            link = dict(urllib.parse.parse_qsl(urllib.parse.urlsplit(page["next"]).query))
+            params = {**params, "cursor": link["cursor"]}
+
     # --- sweeps ---------------------------------------------------------------------------
 
     def launch(self, spec: dict[str, Any]) -> dict[str, Any]:
-        """Create (and by default start) a sweep from a spec; returns the sweep."""
+        """Create (and by default start) a sweep from a spec; returns the sweep, whose
+        ``warnings`` list says e.g. that no worker is running yet. A trainer no live worker
+        can run is refused (ApiError 400, ``errors["trainer"]``)."""
         return self.request("POST", "sweeps/", spec)
 
+    def lr_range_test(
+        self, spec: dict[str, Any], *, wait: bool = True, timeout: float = 600.0, poll: float = 1.0
+    ) -> dict[str, Any]:
+        """Run an LR range test (``trainer``, ``params``, optional ``trainer_args``, ``low``,
+        ``high``, ``steps``) on a worker; with ``wait``, poll until it is done or failed and
+        return it with its ``curve`` and ``suggested`` range."""
+        test = self.request("POST", "lr-range-tests/", spec)
+        deadline = time.monotonic() + timeout
+        while wait and test["status"] in ("queued", "running"):
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"LR range test {test['id']} still {test['status']}")
+            time.sleep(poll)
+            test = self.request("GET", f"lr-range-tests/{int(test['id'])}/")
+        return test
+
+    def plan(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """Dry run of a launch: ``{"plan", "warnings", "spec"}`` (the rung table the spec
+        would run, what wastes it, the spec with defaults filled). Creates nothing; a bad
+        spec raises ApiError 400 as :meth:`launch` would."""
+        return self.request("POST", "sweeps/plan/", spec)
+
+    def trainers(self) -> list[dict[str, Any]]:
+        """The registered trainers: ``key``, ``args_schema``, ``metrics``,
+        ``default_space`` and how many live ``workers`` can run each."""
+        return self.request("GET", "trainers/")
+
+    def spec(self, sweep_id: int) -> dict[str, Any]:
+        """The spec that launches a copy of a sweep (named "<name> (copy)")."""
+        return self.request("GET", f"sweeps/{int(sweep_id)}/spec/")
+
+    def zoom(self, sweep_id: int, k: int = 5, margin: float = 0.25) -> dict[str, Any]:
+        """The space around the sweep's ``k`` best trials, widened by ``margin``: ``space``,
+        ``changes``, ``based_on`` (trial numbers), ``warm_start`` and a ``spec`` to
+        :meth:`launch` the follow-up sweep with."""
+        return self.request(
+            "GET", f"sweeps/{int(sweep_id)}/zoom/", query={"k": int(k), "margin": float(margin)}
+        )
+
+    def sharing(self, sweep_id: int) -> dict[str, Any]:
+        """Who a sweep is shared with: ``owner``, ``viewers``, ``editors``, ``can_change``."""
+        return self.request("GET", f"sweeps/{int(sweep_id)}/sharing/")
+
+    def share(
+        self,
+        sweep_id: int,
+        *,
+        viewers: Sequence[str] = (),
+        editors: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Share a sweep: these user names replace its viewers (who see it) and editors (who
+        also steer it). Only its owner and staff may."""
+        body = {"viewers": list(viewers), "editors": list(editors)}
+        return self.request("PUT", f"sweeps/{int(sweep_id)}/sharing/", body)
+
+    # --- saved search spaces ----------------------------------------------------------------
+
+    def search_spaces(self) -> list[dict[str, Any]]:
+        """The saved search spaces you can see (yours, shared with you; staff: all)."""
+        return self.request("GET", "search-spaces/")
+
+    def search_space(self, space_id: int) -> dict[str, Any]:
+        return self.request("GET", f"search-spaces/{int(space_id)}/")
+
+    def create_search_space(
+        self, name: str, space: dict[str, Any], description: str = ""
+    ) -> dict[str, Any]:
+        """Save a space (the format of a spec's ``space``); name it in a spec's
+        ``search_space`` by the returned ``id``."""
+        body = {"name": name, "space": space, "description": description}
+        return self.request("POST", "search-spaces/", body)
+
+    def update_search_space(self, space_id: int, **fields: Any) -> dict[str, Any]:
+        """Change some of ``name``, ``description``, ``space`` of a saved space."""
+        return self.request("PATCH", f"search-spaces/{int(space_id)}/", fields)
+
+    def delete_search_space(self, space_id: int) -> None:
+        self.request("DELETE", f"search-spaces/{int(space_id)}/")
+
+    def share_search_space(
+        self,
+        space_id: int,
+        *,
+        viewers: Sequence[str] = (),
+        editors: Sequence[str] = (),
+    ) -> dict[str, Any]:
+        """Share a saved space: viewers may use it, editors may also change it."""
+        body = {"viewers": list(viewers), "editors": list(editors)}
+        return self.request("PUT", f"search-spaces/{int(space_id)}/sharing/", body)
+
     def sweeps(self) -> list[dict[str, Any]]:
-        """Every sweep this token's user can see."""
-        return self.request("GET", "sweeps/")
+        """Every sweep this token's user can see, newest first (all pages)."""
+        return list(self.pages("sweeps/"))
 
     def sweep(self, sweep_id: int) -> dict[str, Any]:
         """One sweep: status, ``counts`` per trial status, ``best_trial`` and ``best_value``."""
@@ -197,14 +314,26 @@ class Client:
             Path(path).write_bytes(content)
         return content
 
+    # --- workers --------------------------------------------------------------------------
+
+    def workers(self) -> list[dict[str, Any]]:
+        """The worker processes: ``state`` (running, idle, lost, stopped), ``trainers`` they
+        can run, ``device`` and ``gpu_name``, and the ``trial`` each trains now (or None)."""
+        return self.request("GET", "workers/")
+
     # --- trials ---------------------------------------------------------------------------
 
     def trials(self, sweep_id: int) -> list[dict[str, Any]]:
-        """The trials of a sweep, by number."""
-        return self.request("GET", f"sweeps/{int(sweep_id)}/trials/")
+        """The trials of a sweep, by number (all pages)."""
+        return list(self.pages(f"sweeps/{int(sweep_id)}/trials/"))
 
     def trial(self, trial_id: int) -> dict[str, Any]:
         return self.request("GET", f"trials/{int(trial_id)}/")
+
+    def logs(self, trial_id: int) -> list[dict[str, Any]]:
+        """A script trial's console output per segment: ``rung``, ``attempt``, ``text``,
+        ``exit_code`` (None while it runs)."""
+        return self.request("GET", f"trials/{int(trial_id)}/logs/")
 
     def enqueue(self, sweep_id: int, params: dict[str, Any]) -> dict[str, Any]:
         """Add a trial with these params; it starts before any proposed configuration."""

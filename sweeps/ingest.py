@@ -20,10 +20,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, transaction
 
 from sweeps.buckets import FINEST, ROLLUP_LEVELS, bucket_width, draw_buckets, fold_buckets
-from sweeps.models import MetricPoint, SeriesRollup, Trial
+from sweeps.models import MetricPoint, SegmentLog, SeriesRollup, Trial
 
 # (name, step, value, unix time)
 Point = tuple[str, int, float | None, float]
@@ -32,6 +33,39 @@ _COLUMNS = ("sweep_id", "trial_id", "name", "step", "value", "time")
 
 
 INGEST_LOCK = 0x52554E47  # "RUNG": the advisory lock class of metric ingest
+
+
+METRIC_NAME_CHARS = MetricPoint._meta.get_field("name").max_length
+
+
+def metric_name_error(name: object) -> str | None:
+    """Why ``name`` cannot name a metric series (None if it can): the column's length, no
+    control characters (a NUL would be refused by PostgreSQL after the batch was built)."""
+    if not isinstance(name, str) or not name:
+        return f"a metric name must be a non-empty string, got {name!r}"
+    if len(name) > METRIC_NAME_CHARS:
+        return f"metric name {name[:40]!r}... is longer than {METRIC_NAME_CHARS} characters"
+    if any(ord(c) < 32 or ord(c) == 127 for c in name):
+        return f"metric name {name!r} holds a control character"
+    return None
+
+
+def append_console(
+    trial_id: int, rung: int, attempt: int, text: str, exit_code: int | None = None
+) -> None:
+    """Append a segment's console output to its :class:`SegmentLog`, keeping the last
+    ``RUNGS_LOG_CHARS`` characters; ``exit_code`` once the script has ended."""
+    text = text.replace("\x00", "\ufffd")
+    with transaction.atomic():
+        log, _ = SegmentLog.objects.select_for_update().get_or_create(
+            trial_id=trial_id, rung=rung, attempt=attempt
+        )
+        log.text += text
+        cut = len(log.text) - settings.RUNGS_LOG_CHARS
+        if cut > 0:
+            log.text, log.dropped = log.text[cut:], log.dropped + cut
+        log.exit_code = exit_code
+        log.save()
 
 
 def _finite(value: float | None) -> float | None:

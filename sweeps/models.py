@@ -13,7 +13,8 @@ from typing import Any
 from django.conf import settings
 from django.db import models
 
-from sweeps.search.space import CATEGORICAL, FLOAT, INT
+from sweeps.search.space import CATEGORICAL, FLOAT, INT, Space
+from sweeps.search.space import Parameter as ParsedParameter
 from sweeps.states import SweepStatus, TrialStatus, check_transition
 
 
@@ -41,24 +42,42 @@ class StatusModel(models.Model):
 
 
 class SearchSpace(models.Model):
-    """A reusable search space, edited in the admin; sweeps copy its spec when created."""
+    """A reusable search space, edited in the admin or the API; sweeps copy its spec when
+    created. Its owner shares it: viewers may see and use it, editors may also change it
+    (see :mod:`sweeps.access`)."""
 
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120)
     description = models.TextField(blank=True)
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    viewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="viewable_spaces", blank=True
+    )
+    editors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="editable_spaces", blank=True
     )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        ordering = ["name"]
+        # Names are labels (sweeps refer to ids): the API keeps one owner's names apart, two
+        # users may each have an "mlp". Not a database constraint, which the admin's form
+        # could not check before its save (it sets the owner on save) and would answer 500.
+        ordering = ["name", "id"]
 
     def __str__(self) -> str:
         return self.name
 
     def to_spec(self) -> dict[str, dict[str, Any]]:
         return {p.name: p.to_spec() for p in self.parameters.all()}
+
+    def replace_parameters(self, space: Space) -> None:
+        """Make this space's parameter rows say ``space`` (a parsed, valid space)."""
+        self.parameters.all().delete()
+        Parameter.objects.bulk_create(
+            Parameter.from_parsed(self, p, position) for position, p in enumerate(space.parameters)
+        )
 
 
 class Parameter(models.Model):
@@ -101,6 +120,23 @@ class Parameter(models.Model):
             return int(value)
         return value
 
+    @classmethod
+    def from_parsed(cls, space: SearchSpace, p: ParsedParameter, position: int) -> Parameter:
+        """The row of one parsed parameter (the inverse of :meth:`to_spec`)."""
+        return cls(
+            space=space,
+            name=p.name,
+            kind=p.kind,
+            low=p.low,
+            high=p.high,
+            log=p.log,
+            step=p.step,
+            choices=list(p.choices),
+            condition_parent=p.condition.parent if p.condition else "",
+            condition_values=list(p.condition.values) if p.condition else [],
+            position=position,
+        )
+
     def to_spec(self) -> dict[str, Any]:
         spec: dict[str, Any] = {"type": self.kind}
         if self.kind == CATEGORICAL:
@@ -129,6 +165,9 @@ class Sweep(StatusModel):
     viewers = models.ManyToManyField(
         settings.AUTH_USER_MODEL, related_name="shared_sweeps", blank=True
     )
+    editors = models.ManyToManyField(
+        settings.AUTH_USER_MODEL, related_name="editable_sweeps", blank=True
+    )
     status = models.CharField(
         max_length=16, choices=SweepStatus.CHOICES, default=SweepStatus.DRAFT, db_index=True
     )
@@ -147,6 +186,9 @@ class Sweep(StatusModel):
     concurrency = models.PositiveIntegerField(default=2)
     seed = models.BigIntegerField(default=0)
     error = models.TextField(blank=True)
+    tested = models.BooleanField(
+        default=False, help_text="Its final evaluation on the test set was asked for (once)."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -174,6 +216,9 @@ class Trial(StatusModel):
     rung = models.PositiveIntegerField(default=0)
     budget = models.FloatField(default=0, help_text="Resource the current rung trains to.")
     manual_rungs = models.JSONField(default=list, blank=True, help_text="Rungs entered by hand.")
+    tie_rungs = models.JSONField(
+        default=list, blank=True, help_text="Rungs entered as a tie (the scheduler's keep_ties)."
+    )
     step = models.PositiveBigIntegerField(default=0, help_text="Optimizer steps done so far.")
     resource_done = models.FloatField(default=0, help_text="Resource (epochs/steps) done so far.")
     best_value = models.FloatField(null=True, blank=True)
@@ -210,6 +255,9 @@ class RungResult(models.Model):
     rung = models.PositiveIntegerField()
     budget = models.FloatField()
     value = models.FloatField(null=True, help_text="Objective; null when it was NaN or inf.")
+    se = models.FloatField(
+        null=True, blank=True, help_text="The objective's standard error, when reported."
+    )
     manual = models.BooleanField(default=False, help_text="The trial entered this rung by hand.")
     created_at = models.DateTimeField(auto_now_add=True)
 
@@ -306,3 +354,112 @@ class Event(models.Model):
     def __str__(self) -> str:
         who = self.user.get_username() if self.user else "rungs"
         return f"{self.created_at:%Y-%m-%d %H:%M:%S} {who}: {self.kind}"
+
+
+class SegmentLog(models.Model):
+    """The console output (stdout and stderr, interleaved) of one segment of a script trial.
+
+    Kept in the database so that the page and the API read it wherever the worker ran. Only
+    the last ``RUNGS_LOG_CHARS`` characters are kept; ``dropped`` counts those cut before.
+    """
+
+    trial = models.ForeignKey(Trial, related_name="logs", on_delete=models.CASCADE)
+    rung = models.PositiveIntegerField()
+    attempt = models.PositiveIntegerField()
+    text = models.TextField(blank=True)
+    dropped = models.PositiveBigIntegerField(default=0, help_text="Characters cut from the start.")
+    exit_code = models.IntegerField(null=True, blank=True, help_text="Null while it runs.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["trial_id", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["trial", "rung", "attempt"], name="unique_segment_log")
+        ]
+
+    def __str__(self) -> str:
+        return f"log of trial {self.trial_id} rung {self.rung} attempt {self.attempt}"
+
+
+class Worker(models.Model):
+    """A worker process: where it runs, what it can train, what it trains now.
+
+    A worker registers itself when it starts and renews ``heartbeat_at`` while it lives; one
+    whose heartbeat is older than the lease is lost. ``name`` is the ``node:pid`` that
+    ``Trial.worker`` holds while the worker trains that trial, so the segment it runs is
+    read from the trials, not kept twice.
+    """
+
+    name = models.CharField(max_length=200, unique=True)
+    host = models.CharField(max_length=200)
+    pid = models.PositiveIntegerField()
+    device = models.CharField(max_length=32, help_text="cpu, cuda:0, ...")
+    gpu_name = models.CharField(max_length=200, blank=True)
+    trainers = models.JSONField(default=list, help_text="The trainer keys it can run.")
+    broken = models.JSONField(
+        default=dict, blank=True, help_text="Registered trainer keys it cannot run, and why."
+    )
+    started_at = models.DateTimeField()
+    heartbeat_at = models.DateTimeField()
+    stopped_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["host", "pid"]
+        indexes = [models.Index(fields=["heartbeat_at"], name="worker_heartbeat")]
+
+    def __str__(self) -> str:
+        return f"worker {self.name}"
+
+
+class LRRangeTest(models.Model):
+    """An LR range test of one configuration: the loss as the learning rate rises
+    exponentially from ``low`` to ``high``, run by a worker (see trainers/lr_range.py)."""
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    STATUS_CHOICES = [(s, s) for s in (QUEUED, RUNNING, DONE, FAILED)]
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    trainer = models.CharField(max_length=100)
+    trainer_args = models.JSONField(default=dict, blank=True)
+    params = models.JSONField(default=dict, blank=True, help_text="The configuration tested.")
+    low = models.FloatField()
+    high = models.FloatField()
+    steps = models.PositiveIntegerField()
+    status = models.CharField(max_length=8, choices=STATUS_CHOICES, default=QUEUED)
+    worker = models.CharField(max_length=200, blank=True)
+    curve = models.JSONField(default=dict, blank=True, help_text="lr, loss, smoothed lists.")
+    suggested = models.JSONField(null=True, blank=True, help_text="{low, high} or null.")
+    stopped = models.TextField(blank=True, help_text="Why the test ended.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return f"LR range test #{self.pk} of {self.trainer}"
+
+
+class FinalEvaluation(models.Model):
+    """The one look at a sweep's test set: one chosen trial's checkpoint evaluated on the
+    test split, once per sweep (the lectures' rule: the test set is touched once, at the end).
+    """
+
+    QUEUED, RUNNING, DONE, FAILED = "queued", "running", "done", "failed"
+    STATUS_CHOICES = [(s, s) for s in (QUEUED, RUNNING, DONE, FAILED)]
+
+    sweep = models.OneToOneField(Sweep, related_name="final_evaluation", on_delete=models.CASCADE)
+    trial = models.ForeignKey(Trial, related_name="+", on_delete=models.CASCADE)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    checkpoint = models.CharField(max_length=500)
+    status = models.CharField(max_length=8, choices=STATUS_CHOICES, default=QUEUED)
+    metrics = models.JSONField(default=dict, blank=True, help_text="test_loss, test_acc, ...")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"final evaluation of sweep {self.sweep_id} (trial {self.trial_id})"

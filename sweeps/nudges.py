@@ -9,8 +9,8 @@ start a new event loop per call, and channels-redis a new connection pool per lo
 nudge paid a Redis connect (measured 8 ms median, 41 ms p95 on this machine, against about
 1 ms on a kept connection). The caller does not wait for the send: a worker nudges on its
 dispatch path (a segment's result, the next segment's claim), where a few Redis round trips
-each time were milliseconds of every gap. A nudge for a sweep that is still waiting to go
-out is dropped, since the one waiting already tells of it. The in-memory layer belongs to
+each time were milliseconds of every gap. Per sweep one send is out at a time, and the
+nudges that come meanwhile are merged into one more send after it. The in-memory layer belongs to
 the server's own loop, so it keeps ``async_to_sync``.
 """
 
@@ -37,11 +37,13 @@ def sweep_group(sweep_id: int) -> str:
 
 class _Sender:
     """An event loop on a daemon thread that sends a process's nudges, without the caller
-    waiting; at most one nudge per sweep waits to be sent."""
+    waiting. Per sweep at most one send is in flight and one nudge waits behind it: news
+    that comes while a send is out goes in one more send once it is done."""
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self.waiting: set[int] = set()
+        self.waiting: set[int] = set()  # sweeps with news no send has started to tell
+        self.sending: set[int] = set()  # sweeps whose sender task is running
         self.lock = threading.Lock()
         self.thread = threading.Thread(
             target=self.loop.run_forever, name="rungs-nudge", daemon=True
@@ -50,20 +52,23 @@ class _Sender:
 
     def nudge(self, layer: Any, sweep_id: int) -> None:
         with self.lock:
-            if sweep_id in self.waiting:
-                return
             self.waiting.add(sweep_id)
+            if sweep_id in self.sending:
+                return  # the running sender sends again for it
+            self.sending.add(sweep_id)
         asyncio.run_coroutine_threadsafe(self._send(layer, sweep_id), self.loop)
 
     async def _send(self, layer: Any, sweep_id: int) -> None:
-        with self.lock:  # from here on, news needs a nudge of its own
-            self.waiting.discard(sweep_id)
-        try:
-            await asyncio.wait_for(layer.group_send(sweep_group(sweep_id), NUDGE), SEND_TIMEOUT)
-        except (
-            Exception
-        ) as exc:  # a nudge is an optimisation: pages also poll, so losing one is fine
-            log.warning("could not nudge sweep %s: %r", sweep_id, exc)
+        while True:
+            with self.lock:
+                if sweep_id not in self.waiting:
+                    self.sending.discard(sweep_id)
+                    return
+                self.waiting.discard(sweep_id)  # from here on, news needs another send
+            try:
+                await asyncio.wait_for(layer.group_send(sweep_group(sweep_id), NUDGE), SEND_TIMEOUT)
+            except Exception as exc:  # a nudge is an optimisation: pages also poll
+                log.warning("could not nudge sweep %s: %r", sweep_id, exc)
 
 
 _sender: _Sender | None = None

@@ -15,6 +15,8 @@ from celery import current_app
 RUN_SEGMENT = "rungs.run_segment"  # trainers.tasks.run_segment_task
 CLEANUP_CHECKPOINTS = "rungs.cleanup_checkpoints"  # trainers.tasks.cleanup_checkpoints_task
 ADVANCE_SWEEP = "rungs.advance_sweep"  # sweeps.tasks.advance_sweep_task
+LR_RANGE_TEST = "rungs.lr_range_test"  # trainers.tasks.lr_range_test_task
+FINAL_EVALUATION = "rungs.final_evaluation"  # trainers.tasks.final_evaluation_task
 
 
 def send_task(name: str, *args: Any, queue: str | None = None) -> None:

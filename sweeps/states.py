@@ -45,7 +45,9 @@ TRANSITIONS: dict[str, dict[str, frozenset[str]]] = {
             {_T.WAITING, _T.COMPLETED, _T.PAUSED, _T.PENDING, _T.KILLED, _T.FAILED, _T.DIVERGED}
         ),
         _T.WAITING: frozenset({_T.PENDING, _T.STOPPED, _T.COMPLETED, _T.PAUSED, _T.KILLED}),
-        _T.PAUSED: frozenset({_T.PENDING, _T.WAITING, _T.KILLED}),
+        # paused -> stopped: a trial paused after its result is cut when its rung fills
+        # without it among the best (the halving rule stops losers waiting or paused).
+        _T.PAUSED: frozenset({_T.PENDING, _T.WAITING, _T.STOPPED, _T.KILLED}),
         # Cut or finished trials come back only by hand: a manual promotion or an extension.
         _T.STOPPED: frozenset({_T.PENDING}),
         _T.COMPLETED: frozenset({_T.PENDING}),

@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Protocol
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
-from sweeps.guard import check_json
+from sweeps.guard import MAX_INT, check_json
 from sweeps.search.samplers import validate_sampler_config
 from sweeps.search.schedulers import validate_scheduler_config
 from sweeps.search.space import Space, SpaceError, parse_space, shown_value
@@ -94,7 +94,9 @@ class TrainerClass(Protocol):
     """What validation needs of a trainer class (:class:`trainers.base.Trainer` has it)."""
 
     key: ClassVar[str]
+    description: ClassVar[str]
     resource_unit: ClassVar[str]
+    args_schema: ClassVar[dict[str, Any]]
     default_space: ClassVar[dict[str, dict[str, Any]]]
     metrics: ClassVar[tuple[str, ...]]
 
@@ -105,15 +107,35 @@ class TrainerClass(Protocol):
 # Set when Django starts, by the trainers app (trainers.apps): trainers sit above sweeps, so
 # sweeps is handed the registry's lookup instead of importing it.
 _trainer_lookup: Callable[[str], type[TrainerClass]] | None = None
+_trainer_keys: Callable[[], list[str]] | None = None
 
 
-def set_trainer_lookup(lookup: Callable[[str], type[TrainerClass]]) -> None:
-    """Install the lookup of trainer classes by key (raises SpaceError for an unknown key)."""
-    global _trainer_lookup
+def set_trainer_lookup(
+    lookup: Callable[[str], type[TrainerClass]], keys: Callable[[], list[str]] | None = None
+) -> None:
+    """Install the lookup of trainer classes by key (raises SpaceError for an unknown key)
+    and the list of registered keys (read anew on each call: the trainers file may change)."""
+    global _trainer_lookup, _trainer_keys
     _trainer_lookup = lookup
+    _trainer_keys = keys
 
 
-def _get_trainer(key: Any) -> type[TrainerClass]:
+def registered_trainers() -> list[tuple[str, type[TrainerClass] | None, str]]:
+    """``(key, class, "")`` for every registered trainer, by key; ``(key, None, why)`` for
+    one this process cannot load (a broken entry must not hide the others)."""
+    if _trainer_keys is None or _trainer_lookup is None:
+        raise ImproperlyConfigured("the trainers app must be in INSTALLED_APPS to list trainers")
+    out: list[tuple[str, type[TrainerClass] | None, str]] = []
+    for key in sorted(_trainer_keys()):
+        try:
+            out.append((key, _trainer_lookup(key), ""))
+        except Exception as exc:  # import errors, a bad command entry, ...
+            out.append((key, None, f"{type(exc).__name__}: {exc}"[:500]))
+    return out
+
+
+def get_trainer_class(key: Any) -> type[TrainerClass]:
+    """The trainer class registered as ``key``; SpaceError naming ``trainer`` if unknown."""
     if _trainer_lookup is None:
         raise ImproperlyConfigured("the trainers app must be in INSTALLED_APPS to validate specs")
     return _trainer_lookup(key)
@@ -128,8 +150,13 @@ def _collect(errors: dict[str, str], check: Any, *args: Any) -> Any:
         return None
 
 
-def clean_spec(data: Any) -> dict[str, Any]:
-    """Validate a sweep spec; return the fields of a new Sweep (plus ``start``)."""
+def clean_spec(data: Any, *, user: Any = None) -> dict[str, Any]:
+    """Validate a sweep spec; return the fields of a new Sweep (plus ``start``).
+
+    With ``user``, a saved ``search_space`` must be one they may see
+    (:func:`sweeps.access.visible_spaces`); without, any (spec files read by the server).
+    """
+    from sweeps.access import visible_spaces
     from sweeps.models import SearchSpace
 
     if not isinstance(data, dict):
@@ -147,7 +174,7 @@ def clean_spec(data: Any) -> dict[str, Any]:
 
     trainer_cls = None
     try:
-        trainer_cls = _get_trainer(data.get("trainer"))
+        trainer_cls = get_trainer_class(data.get("trainer"))
         trainer_args = trainer_cls.clean_args(data.get("trainer_args"))
     except SpaceError as exc:
         errors.update(exc.errors)
@@ -174,22 +201,25 @@ def clean_spec(data: Any) -> dict[str, Any]:
         errors, validate_scheduler_config, _object(data, "scheduler", errors, DEFAULT_SCHEDULER)
     )
 
+    # A saved space alone: the sweep searches (a copy of) it. With an inline space too (a
+    # cloned or zoomed-in sweep), the inline one is searched and the saved one recorded as
+    # where it came from.
     search_space = None
     space_spec = data.get("space")
     if data.get("search_space") is not None:
-        if space_spec is not None:
-            errors["space"] = "give either space or search_space, not both"
-        else:
-            sid = data["search_space"]
-            search_space = (
-                SearchSpace.objects.filter(pk=sid).first()
-                if isinstance(sid, int) and not isinstance(sid, bool)
-                else None
-            )
-            if search_space is None:
-                errors["search_space"] = f"no saved search space with id {sid!r}"
-            else:
-                space_spec = search_space.to_spec()
+        sid = data["search_space"]
+        spaces = SearchSpace.objects.all() if user is None else visible_spaces(user)
+        search_space = (
+            spaces.filter(pk=sid).first()
+            if isinstance(sid, int) and not isinstance(sid, bool) and 0 < sid <= MAX_INT
+            else None
+        )
+        if search_space is None:
+            errors["search_space"] = f"no saved search space with id {shown_value(sid)}"
+            if user is not None:
+                errors["search_space"] += " that you can see"
+        elif space_spec is None:
+            space_spec = search_space.to_spec()
     elif space_spec is None and trainer_cls is not None:
         space_spec = trainer_cls.default_space
     space: Space | None = None

@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
-from sweeps.models import MetricPoint, RungResult, Sweep, Trial
+from django.utils import timezone
+
+from sweeps.models import MetricPoint, RungResult, Sweep, Trial, Worker
 
 SPACE = {
     "lr": {"type": "float", "low": 1e-4, "high": 0.1, "log": True},
@@ -122,3 +125,27 @@ def build_sha_sweep(owner: Any) -> dict[str, Any]:
     add_result(trials[1], 1, 3.0, 0.05)
     add_result(trials[2], 1, 3.0, 0.15)
     return {"sweep": sweep, "trials": trials}
+
+
+def make_worker(
+    name: str,
+    trainers: Sequence[str] = ("synthetic",),
+    *,
+    beat_age: float = 0.0,
+    stopped: bool = False,
+    **fields: Any,
+) -> Worker:
+    """A worker row whose last heartbeat was ``beat_age`` seconds ago (stopped then, if
+    ``stopped``); the pid is read from the ``node:pid`` name."""
+    beat = timezone.now() - timedelta(seconds=beat_age)
+    values: dict[str, Any] = {
+        "host": name.partition("@")[2].rpartition(":")[0] or "host",
+        "pid": int(name.rpartition(":")[2]),
+        "device": "cpu",
+        "trainers": list(trainers),
+        "started_at": beat - timedelta(minutes=5),
+        "heartbeat_at": beat,
+        "stopped_at": beat if stopped else None,
+        **fields,
+    }
+    return Worker.objects.create(name=name, **values)

@@ -10,6 +10,6 @@ class TrainersConfig(AppConfig):
         # A spec is validated in sweeps, which sits below trainers (trainers -> sweeps): it is
         # handed the registry here instead of importing it.
         from sweeps.validation import set_trainer_lookup
-        from trainers.registry import get_trainer
+        from trainers.registry import get_trainer, trainer_keys
 
-        set_trainer_lookup(get_trainer)
+        set_trainer_lookup(get_trainer, keys=trainer_keys)

@@ -70,6 +70,8 @@ class Trainer(ABC):
     metrics: ClassVar[tuple[str, ...]] = ()
     # False for trainers that gain nothing from a GPU: the runner keeps them on the CPU.
     uses_gpu: ClassVar[bool] = True
+    # True for trainers that train at ``session.lr_at`` when it is set (an LR range test).
+    exposes_lr: ClassVar[bool] = False
 
     @classmethod
     def clean_args(cls, args: Any) -> dict[str, Any]:
@@ -95,6 +97,22 @@ class Trainer(ABC):
         if errors:
             raise SpaceError(errors)
         return cleaned
+
+    # Trainers that keep a test split the sweep never sees offer a final evaluation.
+    has_test_split: ClassVar[bool] = False
+
+    @classmethod
+    def evaluate_test(
+        cls, args: dict[str, Any], params: dict[str, Any], checkpoint: str, device: Any
+    ) -> dict[str, float]:
+        """Metrics of ``checkpoint`` on the test split (``test_loss``, ...); see
+        ``has_test_split``."""
+        raise NotImplementedError(f"trainer {cls.key!r} has no test split")
+
+    @classmethod
+    def check_runnable(cls) -> None:
+        """Raise if this process cannot run the trainer (a worker then does not offer it)."""
+        return None
 
     @abstractmethod
     def run(self, session: Any) -> None:

@@ -219,20 +219,26 @@ def load_checkpoint(
 
 
 def prune_trial(sweep_id: int, trial_id: int, keep: str | os.PathLike[str] | None) -> int:
-    """Delete the trial's checkpoint files other than ``keep``; return how many went.
+    """Delete the trial's checkpoint files older than ``keep``; return how many went.
 
     The runner calls this once the database names ``keep`` as the trial's checkpoint, so
-    nothing the trial could resume from is deleted.
+    nothing the trial could resume from is deleted. Files of ``keep``'s attempt at later
+    steps stay: a script may have saved them before its worker read the line naming ``keep``.
     """
     directory = trial_dir(sweep_id, trial_id)
     if not directory.is_dir():
         return 0
     keep_path = Path(keep).resolve() if keep else None
+    kept = _NAME.match(keep_path.name) if keep_path else None
     removed = 0
     for item in directory.iterdir():
-        if _NAME.match(item.name) and item.resolve() != keep_path:
-            item.unlink(missing_ok=True)
-            removed += 1
+        match = _NAME.match(item.name)
+        if not match or item.resolve() == keep_path:
+            continue
+        if kept and match[1] == kept[1] and int(match[2]) > int(kept[2]):
+            continue
+        item.unlink(missing_ok=True)
+        removed += 1
     return removed
 
 

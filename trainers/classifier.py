@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from torch import nn
 
 CLASSIFIER_METRICS = (
-    "train_loss", "grad_norm", "lr", "samples_per_s", "val_loss", "val_acc", "gpu_mem_mb",
+    "train_loss", "grad_norm", "lr", "samples_per_s", "val_loss", "val_loss_se", "val_acc",
+    "gpu_mem_mb",
 )  # fmt: skip
 
 COMMON_ARGS: dict[str, Arg] = {
@@ -92,6 +93,17 @@ class ClassifierTrainer(Trainer):
     metrics: ClassVar[tuple[str, ...]] = CLASSIFIER_METRICS
     args_schema: ClassVar[dict[str, Arg]] = COMMON_ARGS
     n_classes: ClassVar[int] = 10
+    exposes_lr: ClassVar[bool] = True
+    has_test_split: ClassVar[bool] = True
+
+    @classmethod
+    def evaluate_test(
+        cls, args: dict[str, Any], params: dict[str, Any], checkpoint: str, device: Any
+    ) -> dict[str, float]:
+        """The checkpoint's loss, its standard error and accuracy on the test split."""
+        from trainers.loop import evaluate_on_test
+
+        return evaluate_on_test(cls(), args, params, checkpoint, device)
 
     @abstractmethod
     def load_arrays(self, args: dict[str, Any]) -> Arrays:

@@ -1,7 +1,7 @@
 """A training function as a trainer: ``@rungs_trainer(...)`` on ``def train(config, session)``.
 
 The decorator returns a :class:`~trainers.base.Trainer` subclass, so the function is
-registered like any trainer class (``RUNGS_TRAINERS="my-mlp=mypkg.train:train"``). Its
+registered like any trainer class (``my-mlp: mypkg.train:train`` in the trainers file). Its
 ``session`` is a :class:`FunctionSession`, a thin facade over the segment's
 :class:`~trainers.session.Session` and :class:`~trainers.reporting.Reporter`::
 
@@ -45,11 +45,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any, ClassVar
 
 from trainers.base import EPOCHS, Arg, Trainer
-from trainers.checkpoints import Checkpoint, CheckpointError
+from trainers.checkpoints import Checkpoint, CheckpointError, load_checkpoint
 from trainers.reporting import CONTINUE, STEP_METRICS
 from trainers.session import DONE, Session
 
 TrainFn = Callable[[dict[str, Any], "FunctionSession"], object]
+TestFn = Callable[[dict[str, Any], Callable[..., None]], dict[str, Any]]
 _OBJECTS = ("model", "optimizer", "scheduler", "scaler")
 
 
@@ -143,6 +144,9 @@ class FunctionSession:
         s = self._session
         loss_value = float(loss.detach().float().item() if hasattr(loss, "detach") else loss)
         if optimizer is not None:
+            if s.lr_at is not None:  # an LR range test sets the LR this step will use
+                for group in optimizer.param_groups:
+                    group["lr"] = s.lr_at(s.step)
             lr = float(optimizer.param_groups[0]["lr"])
         s.step += 1
         self._pending = s.reporter.step(
@@ -231,6 +235,23 @@ class FunctionTrainer(Trainer):
     """A trainer made from a training function by :func:`rungs_trainer`."""
 
     function: ClassVar[TrainFn]
+    test_function: ClassVar[TestFn | None] = None
+
+    @classmethod
+    def evaluate_test(
+        cls, args: dict[str, Any], params: dict[str, Any], checkpoint: str, device: Any
+    ) -> dict[str, float]:
+        """Call the function's ``test`` with a ``restore`` that loads ``checkpoint``."""
+        if cls.test_function is None:
+            return super().evaluate_test(args, params, checkpoint, device)
+
+        def restore(**objects: Any) -> None:
+            load_checkpoint(checkpoint, map_location=device.device, restore_rngs=False, **objects)
+
+        metrics = cls.test_function(dict(params), restore)
+        return {k: float(v.item() if hasattr(v, "item") else v) for k, v in metrics.items()}
+
+    exposes_lr: ClassVar[bool] = True  # through the optimizer given to session.step
 
     def run(self, session: Any) -> None:
         """Call the function for one segment and settle the segment's outcome."""
@@ -259,12 +280,16 @@ def rungs_trainer(
     args: dict[str, Arg] | None = None,
     description: str = "",
     uses_gpu: bool = True,
+    test: TestFn | None = None,
 ) -> Callable[[TrainFn], type[FunctionTrainer]]:
     """Turn ``def train(config, session)`` into a trainer class registered as ``key``.
 
     ``metrics``: what the function reports with ``session.report`` (the step metrics are
     added); ``space``: the default search space; ``args``: the trainer's argument schema.
-    Register the result's dotted path in ``RUNGS_TRAINERS`` under the same ``key``.
+    ``test``: ``def test(config, restore) -> {"test_loss": ...}``, which builds the model,
+    calls ``restore(model=model)`` to load the chosen trial's checkpoint and evaluates it on
+    a test split the training never reads; with it, a sweep offers its final evaluation.
+    Register the result's dotted path in the trainers file under the same ``key``.
     """
     if resource_unit != EPOCHS:
         raise ValueError(
@@ -283,6 +308,8 @@ def rungs_trainer(
             "args_schema": dict(args or {}),
             "uses_gpu": uses_gpu,
             "function": staticmethod(fn),
+            "test_function": staticmethod(test) if test is not None else None,
+            "has_test_split": test is not None,
             "__module__": fn.__module__,
             "__qualname__": fn.__qualname__,
             "__doc__": fn.__doc__,

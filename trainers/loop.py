@@ -136,21 +136,52 @@ def gradient_norm(model: nn.Module, clip: float) -> torch.Tensor:
 @torch.no_grad()
 def evaluate(
     model: nn.Module, x: torch.Tensor, y: torch.Tensor, device: Device
-) -> tuple[float, float]:
-    """Mean cross-entropy and accuracy on (x, y)."""
+) -> tuple[float, float, float]:
+    """Mean cross-entropy on (x, y), its standard error over the examples, and accuracy.
+
+    The standard error (``std / sqrt(n)`` of the per-example losses) is the interval the
+    lecture's science fair puts around an average score: two trials whose losses differ by
+    less than it are not told apart by this validation set.
+    """
     was_training = model.training
     model.eval()
-    total_loss = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device)
+    total = torch.zeros(3, device=x.device)  # sum of losses, of squared losses, correct
     for start in range(0, len(x), EVAL_BATCH):
         xb, yb = x[start : start + EVAL_BATCH], y[start : start + EVAL_BATCH]
         with device.autocast():
             logits = model(xb)
-        total_loss += F.cross_entropy(logits.float(), yb, reduction="sum")
-        correct += (logits.argmax(dim=1) == yb).sum()
+        losses = F.cross_entropy(logits.float(), yb, reduction="none")
+        correct = (logits.argmax(dim=1) == yb).sum()
+        total += torch.stack([losses.sum(), (losses * losses).sum(), correct.float()])
     model.train(was_training)
-    loss, acc = (torch.stack([total_loss, correct.float()]) / max(len(x), 1)).tolist()
-    return loss, acc
+    n = max(len(x), 1)
+    loss_sum, square_sum, correct_sum = total.tolist()
+    mean = loss_sum / n
+    variance = max(square_sum / n - mean * mean, 0.0) * n / max(n - 1, 1)
+    return mean, math.sqrt(variance / n), correct_sum / n
+
+
+def evaluate_on_test(
+    trainer: ClassifierTrainer,
+    args: dict[str, Any],
+    params: dict[str, Any],
+    checkpoint: str,
+    device: Device,
+) -> dict[str, float]:
+    """A trial's checkpoint evaluated on the test split, which training and validation never
+    read (see :func:`split_arrays`)."""
+    from trainers.checkpoints import load_checkpoint
+
+    data = get_splits(trainer, args, device)
+    model = trainer.build_model({**PARAM_DEFAULTS, **params}, data.input_shape).to(device.device)
+    load_checkpoint(checkpoint, model=model, map_location=device.device, restore_rngs=False)
+    loss, se, acc = evaluate(model, data.x_test, data.y_test, device)
+    return {
+        "test_loss": loss,
+        "test_loss_se": se,
+        "test_acc": acc,
+        "test_examples": len(data.x_test),
+    }
 
 
 def train_classifier(trainer: ClassifierTrainer, session: Session) -> None:
@@ -179,8 +210,8 @@ def train_classifier(trainer: ClassifierTrainer, session: Session) -> None:
     reporter = session.reporter
 
     def evaluate_and_checkpoint() -> None:
-        val_loss, val_acc = evaluate(model, data.x_val, data.y_val, device)
-        metrics = {"val_loss": val_loss, "val_acc": val_acc}
+        val_loss, val_loss_se, val_acc = evaluate(model, data.x_val, data.y_val, device)
+        metrics = {"val_loss": val_loss, "val_loss_se": val_loss_se, "val_acc": val_acc}
         mem = device.memory_mb()
         if mem is not None:
             metrics["gpu_mem_mb"] = mem
@@ -203,6 +234,9 @@ def train_classifier(trainer: ClassifierTrainer, session: Session) -> None:
         scaler.scale(loss).backward()
         scaler.unscale_(optimizer)
         norm = gradient_norm(model, clip)
+        if session.lr_at is not None:
+            for group in optimizer.param_groups:
+                group["lr"] = session.lr_at(step)
         lr = optimizer.param_groups[0]["lr"]
         scaler.step(optimizer)
         scaler.update()

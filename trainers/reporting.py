@@ -38,6 +38,7 @@ from typing import Any
 from django.db import DatabaseError, close_old_connections, connections
 
 from sweeps.enums import SegmentDecision
+from sweeps.ingest import metric_name_error
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +49,10 @@ STEP_METRICS = ("train_loss", "grad_norm", "lr", "samples_per_s")
 Point = tuple[str, int, float | None, float]
 WriteFn = Callable[[Sequence[Point]], object]
 HeartbeatFn = Callable[[], str]
+
+
+class ReportError(ValueError):
+    """A trainer reported something that cannot be stored (the message says what)."""
 
 
 class Diverged(Exception):
@@ -141,6 +146,9 @@ class Reporter:
         if self._logged is not None and step != self._logged[0]:
             self._gap = now - self._logged[1]
         self._logged = (step, now)
+        for name in metrics:
+            if name not in self.last and (error := metric_name_error(name)):
+                raise ReportError(error)
         for name, value in metrics.items():
             v = None if value is None else float(value)
             self._buffer.append((name, step, v, at))
@@ -167,8 +175,8 @@ class Reporter:
         now = self._clock()
         self._samples += samples
         self._window.append((now, self._samples))
-        rate = None
-        if len(self._window) > 1:
+        rate = None  # a loop that counts no samples logs no throughput, not a flat zero
+        if self._samples and len(self._window) > 1:
             t0, s0 = self._window[0]
             if now > t0:
                 rate = (self._samples - s0) / (now - t0)

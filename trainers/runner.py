@@ -62,10 +62,11 @@ from trainers.reporting import (
     PAUSE,
     Diverged,
     Reporter,
+    ReportError,
     TimeLimitExceeded,
     retry_db,
 )
-from trainers.session import DONE, Session
+from trainers.session import DONE, ConsoleHook, Session
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +86,7 @@ class SegmentResult:
     resource_done: float
     checkpoint: str
     value: float | None = None
+    se: float | None = None  # the objective's standard error, if the trainer reported it
     reason: str = ""
     last_decision: str = CONTINUE
 
@@ -121,6 +123,7 @@ def execute_segment(
     write: Callable[[Any], object],
     nudge: Callable[[], object] = lambda: None,
     checkpoint_saved: Callable[[str, int, float], bool] | None = None,
+    console: ConsoleHook | None = None,
     time_limit: float | None = None,
     device: Device | None = None,
     reporter_options: dict[str, Any] | None = None,
@@ -143,7 +146,9 @@ def execute_segment(
     )
     session: Session | None = None
 
-    def result(outcome: str, reason: str = "", value: float | None = None) -> SegmentResult:
+    def result(
+        outcome: str, reason: str = "", value: float | None = None, se: float | None = None
+    ) -> SegmentResult:
         try:
             reporter.flush()
         except Exception as exc:
@@ -159,6 +164,7 @@ def execute_segment(
             resource_done=s.resource_done if s else spec.start_resource,
             checkpoint=(s.checkpoint_path if s else "") or spec.checkpoint,
             value=value,
+            se=se,
             reason=reason,
             last_decision=reporter.last_decision,
         )
@@ -185,6 +191,7 @@ def execute_segment(
             horizon=float(spec.horizon),
             resume_from=spec.checkpoint,
             on_checkpoint=checkpoint_saved,
+            console=console,
         )
         # The alarm is the backstop for a segment stuck inside one step; the reporter's
         # deadline check ends a normal segment first.
@@ -198,6 +205,8 @@ def execute_segment(
         return result(FAILED, f"time limit of {limit:g} s per segment exceeded{at}{detail}")
     except CheckpointError as exc:
         return result(FAILED, f"cannot resume: {exc}")
+    except ReportError as exc:  # a script's malformed report, a metric name no column holds
+        return result(FAILED, str(exc))
     except ValueError as exc:  # bad params/args reach here as ValueError with the rule
         if getattr(exc, "errors", None):  # SpaceError: the sweep's args no longer validate
             return result(FAILED, f"invalid trainer arguments: {exc}")
@@ -223,13 +232,13 @@ def execute_segment(
         )
     if not math.isfinite(value):
         return result(DIVERGED, f"{metric} was {value} at step {session.step}; the trial diverged")
-    return result(DONE, value=value)
+    return result(DONE, value=value, se=session.eval_metrics.get(f"{metric}_se"))
 
 
 def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
     """Claim, train and report one segment (the body of the ``rungs.run_segment`` task)."""
     from sweeps import services
-    from sweeps.ingest import write_points
+    from sweeps.ingest import append_console, write_points
     from sweeps.nudges import nudge_sweep
 
     spec = services.begin_segment(trial_id, rung, attempt, worker)
@@ -264,6 +273,9 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
         write=lambda points: write_points(spec.sweep_id, spec.trial_id, points),
         nudge=lambda: nudge_sweep(spec.sweep_id),
         checkpoint_saved=recorded,
+        console=lambda text, code: retry_db(
+            lambda: append_console(trial_id, rung, attempt, text, code), "keeping console output"
+        ),
     )
     log.info(
         "trial %s rung %s attempt %s: %s at step %s %s",
@@ -279,8 +291,13 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
     if result.outcome == DONE:
         retry_db(
             lambda: services.finish_segment(
-                spec.trial_id, spec.attempt, spec.rung, value=result.value, **progress
-            ),
+                spec.trial_id,
+                spec.attempt,
+                spec.rung,
+                value=result.value,
+                se=result.se,
+                **progress,
+            ),  # fmt: skip
             "reporting a finished segment",
         )
         if result.last_decision == CONTINUE and result.checkpoint:

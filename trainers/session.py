@@ -37,6 +37,8 @@ DONE = Outcome.DONE
 # Called after each checkpoint file is safely on disk: (path, step, resource_done) -> whether
 # the database now names it (the runner records it with services.checkpoint_saved).
 CheckpointHook = Callable[[str, int, float], bool]
+# Receives a script's console output as it comes, then once more with its exit code.
+ConsoleHook = Callable[[str, int | None], object]
 
 
 @dataclass
@@ -58,6 +60,10 @@ class Session:
     horizon: float = 0.0  # the sweep's full budget (its top rung), in ``resource_unit``
     resume_from: str = ""
     on_checkpoint: CheckpointHook | None = None
+    console: ConsoleHook | None = None
+    # An LR range test's learning rate for the step about to be taken (0-based global step);
+    # trainers that expose their LR use it instead of their own (see trainers.lr_range).
+    lr_at: Callable[[int], float] | None = None
     # Set by trainers that count whole epochs themselves (a training function, whose steps
     # per epoch Rungs never sees): checkpoints then record it as the resource done.
     epochs_done: float | None = None
@@ -156,6 +162,14 @@ class Session:
             extra=extra,
             **objects,
         )
+        return self.adopt_checkpoint(path)
+
+    def adopt_checkpoint(self, path: str) -> str:
+        """Make ``path`` (saved at the current step, e.g. by a script) the trial's checkpoint:
+        record it and delete the trial's older files once the database names it."""
+        self.reporter.flush()
+        if self.epochs_done is not None:
+            self.resource_done = float(self.epochs_done)
         previous, self.checkpoint_path, self.checkpoint_step = self.checkpoint_path, path, self.step
         if self.on_checkpoint is not None and previous != path:
             recorded = self.on_checkpoint(path, self.step, self.resource_done)

@@ -8,7 +8,7 @@ from typing import Any
 
 from celery import shared_task
 from celery.exceptions import Reject
-from celery.signals import worker_shutting_down
+from celery.signals import worker_ready, worker_shutdown, worker_shutting_down
 
 
 @shared_task(name="rungs.run_segment", bind=True)
@@ -20,6 +20,23 @@ def run_segment_task(self: Any, trial_id: int, rung: int, attempt: int) -> None:
         raise Reject("worker shutting down", requeue=True)
     host = self.request.hostname or socket.gethostname()
     run_segment(trial_id, rung, attempt, worker=f"{host}:{os.getpid()}")
+
+
+@shared_task(name="rungs.lr_range_test", bind=True)
+def lr_range_test_task(self: Any, test_id: int) -> None:
+    """Run a stored LR range test (see :func:`trainers.lr_range.run_stored_test`)."""
+    from trainers.lr_range import run_stored_test
+
+    host = self.request.hostname or socket.gethostname()
+    run_stored_test(test_id, worker=f"{host}:{os.getpid()}")
+
+
+@shared_task(name="rungs.final_evaluation")
+def final_evaluation_task(evaluation_id: int) -> None:
+    """Evaluate a sweep's chosen checkpoint on the test split (see trainers/evaluation.py)."""
+    from trainers.evaluation import run_final_evaluation
+
+    run_final_evaluation(evaluation_id)
 
 
 @shared_task(name="rungs.cleanup_checkpoints")
@@ -37,3 +54,19 @@ def release_running_segment(**_: object) -> None:
     from trainers.runner import SHUTTING_DOWN
 
     SHUTTING_DOWN.set()
+
+
+@worker_ready.connect
+def register_worker(sender: Any = None, **_: object) -> None:
+    """This worker as a row, named as :func:`run_segment_task` names it in ``Trial.worker``
+    (the sender is the consumer; its hostname is the Celery node name)."""
+    from trainers.workers import worker_started
+
+    worker_started(getattr(sender, "hostname", None))
+
+
+@worker_shutdown.connect
+def unregister_worker(**_: object) -> None:
+    from trainers.workers import worker_stopping
+
+    worker_stopping()

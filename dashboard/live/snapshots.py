@@ -1,8 +1,9 @@
 """A page's first message: the sweep's state, recent events, and its curves up to a cursor.
 
-Without a cursor the snapshot is full (thinned curves of every trial); with one (a
-reconnecting page) it carries the points after it instead, so the page resumes with no gap
-and no duplicate.
+Without a cursor the snapshot is full (thinned curves of the trials it carries rows of:
+every trial of a small sweep, those worth watching of a big one, see
+:mod:`~dashboard.live.limits`); with one (a reconnecting page) it carries the points after
+it instead, so the page resumes with no gap and no duplicate.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from dashboard import analytics, plots
 from sweeps import queries
 from sweeps.models import MetricPoint, Sweep, Trial
 
+from .limits import bracket_view, visible_trials
 from .streams import encode_points
 
 CATCH_UP_LIMIT = 200_000  # a page further behind than this gets a fresh snapshot
@@ -47,8 +49,16 @@ def build_snapshot(
             for name, s in series.items()
         ]
         return snap
-    data = queries.metric_series(sweep_id, names=queries.SWEEP_CHART_METRICS, upto=upto)
     trials = {t["id"]: t for t in state["trials"]}
+    # A big sweep's page draws the curves of the trials it has rows of; the rest come with
+    # their next points (every live trial is among them).
+    some = len(trials) < (state.get("sweep") or {}).get("trials", 0)
+    data = queries.metric_series(
+        sweep_id,
+        names=queries.SWEEP_CHART_METRICS,
+        upto=upto,
+        trials=list(trials) if some else None,
+    )
     # The curve figures carry the thinned series; the page keeps them as its data.
     snap["figures"] = plots.chart_figures(data["series"], trials, compact=True)
     return snap
@@ -61,10 +71,11 @@ def page_snapshot(sweep: Sweep) -> dict[str, Any]:
     results = queries.rung_results(sweep)
     summary = queries.summarize(sweep, trials)
     plan = queries.planned_rungs(sweep, sorted({t["bracket"] for t in trials}))
+    whole = queries.bracket_payload(sweep, trials, results, plan)
     state = {
         "sweep": summary,
-        "trials": trials,
-        "bracket": queries.bracket_payload(sweep, trials, results, plan),
+        "trials": visible_trials(trials, sweep.objective_mode),
+        "bracket": bracket_view(whole, (summary.get("best") or {}).get("id")),
     }
     upto = (
         MetricPoint.objects.filter(sweep=sweep).order_by("-id").values_list("id", flat=True).first()

@@ -16,11 +16,12 @@ from sweeps import actions, queries
 from sweeps.models import Sweep
 from sweeps.states import TrialStatus
 
+from .limits import bracket_view, visible_trials
 from .streams import Increment, Row
 
 REFRESH = 1.0  # seconds between re-reads of active trials and the sweep row when idle
 # What the bracket is drawn from: a change to any other field leaves it as it is.
-LIGHT_FIELDS = ("id", "number", "status", "bracket", "rung", "budget", "manual_rungs")
+LIGHT_FIELDS = ("id", "number", "status", "bracket", "rung", "budget", "manual_rungs", "tie_rungs")
 
 
 @dataclass
@@ -47,7 +48,8 @@ class LiveState:
         self.results: list[dict[str, Any]] = []
         self.plan: dict[int, dict[str, Any]] = {}
         self.summary: dict[str, Any] = {}
-        self.bracket: dict[str, Any] = {}
+        self.bracket: dict[str, Any] = {}  # whole (page reads are answered from it)
+        self.view: dict[str, Any] = {}  # the bracket as pages are sent it (bounded, folded)
         self.event_cursor = 0  # the newest event sent (or in the snapshots)
         self.result_cursor = 0  # the newest rung result folded in
         self.refreshed = 0.0  # when the sweep and its active trials were last read
@@ -71,6 +73,7 @@ class LiveState:
         self.plan = queries.planned_rungs(sweep, sorted({t["bracket"] for t in trials}))
         self.summary = queries.summarize(sweep, list(self.trials.values()))
         self.bracket = self._bracket()
+        self.view = self._view()
         self.refreshed = now
 
     # -- what the next read looks at --
@@ -117,7 +120,7 @@ class LiveState:
             for row in read.trials:
                 old = self.trials.get(row["id"])
                 if old != row:
-                    if old is None or any(old[k] != row[k] for k in LIGHT_FIELDS):
+                    if old is None or any(old.get(k) != row.get(k) for k in LIGHT_FIELDS):
                         structure = True
                     self.trials[row["id"]] = row
                     changed.append(row)
@@ -138,26 +141,36 @@ class LiveState:
             brackets = sorted({t["bracket"] for t in self.trials.values()})
             if set(brackets) - set(self.plan) and self.sweep is not None:
                 self.plan = queries.planned_rungs(self.sweep, brackets)
-            bracket = self._bracket()
-            if bracket != self.bracket:
-                self.bracket = bracket
-                state["bracket"] = bracket
+            self.bracket = self._bracket()
+            view = self._view()
+            if view != self.view:
+                # A big sweep's pages see its bracket folded: a change out of their sight
+                # sends nothing.
+                self.view = view
+                state["bracket"] = view
             self.analytics_dirty = True
         if not state:
             return None
         return Increment(cursor, [], state)
 
     def snapshot(self) -> dict[str, Any]:
-        """The state a page's snapshot starts from."""
+        """The state a page's snapshot starts from: the summary, the trial rows worth
+        watching (every row of a small sweep; ``summary["trials"]`` says how many there
+        are) and the bracket's view (see :mod:`~dashboard.live.limits`)."""
+        mode = self.sweep.objective_mode if self.sweep is not None else "min"
         return {
             "sweep": self.summary,
-            "trials": sorted(self.trials.values(), key=lambda t: t["number"]),
-            "bracket": self.bracket,
+            "trials": visible_trials(list(self.trials.values()), mode),
+            "bracket": self.view,
         }
+
+    def _view(self) -> dict[str, Any]:
+        best = (self.summary.get("best") or {}).get("id")
+        return bracket_view(self.bracket, best)
 
     def _bracket(self) -> dict[str, Any]:
         assert self.sweep is not None
-        light = [{k: t[k] for k in LIGHT_FIELDS} for t in self.trials.values()]
+        light = [{k: t.get(k) for k in LIGHT_FIELDS} for t in self.trials.values()]
         return queries.bracket_payload(self.sweep, light, self.results, self.plan)
 
     def _reoffer(self, sweep: Sweep, skip: set[int]) -> list[dict[str, Any]]:
@@ -176,4 +189,6 @@ class LiveState:
     def _sweep_fields(sweep: Sweep | None) -> tuple[Any, ...]:
         if sweep is None:
             return ()
-        return (sweep.status, sweep.concurrency, sweep.max_trials, sweep.error, sweep.finished_at)
+        # ``tested``: once the test set is used, the final evaluation is no longer offered.
+        return (sweep.status, sweep.concurrency, sweep.max_trials, sweep.error, sweep.finished_at,
+                sweep.tested)  # fmt: skip

@@ -4,9 +4,8 @@ Rungs-specific lines: 8 -- the import, the decorator (3 lines, its search space 
 ``session.restore``, the ``session.epochs()`` loop, ``session.step`` and ``session.report``.
 Everything else is the model and data code the function would have without Rungs.
 
-Register it on the server (web and workers alike), then launch ``spec.yaml``::
-
-    RUNGS_TRAINERS="fn-digits-mlp=examples.function_trainer.train:train"
+It is registered in ``examples/trainers.yaml`` (``fn-digits-mlp:
+examples.function_trainer.train:train``); launch ``spec.yaml`` as the README shows.
 """
 
 from __future__ import annotations

@@ -154,6 +154,11 @@
      (zoom, resize), each second while the pointer is on it, else every ten seconds; one
      chart a draw (each takes the page about 15 ms, in which it reads nothing new). */
   const SYNC_MS = 1000, IDLE_SYNC_MS = 10000;
+  /* What a chart without a point says (dashboard.plots.NO_POINTS says the same), on bare
+     axes: ticks around nothing read as data. */
+  const NO_POINTS = {text: "no points yet", name: "no-points", xref: "paper", yref: "paper", x: 0.5, y: 0.5,
+    showarrow: false, font: {size: 13, color: "#6b7280"}};
+  const BARE_AXIS = {showticklabels: false, showgrid: false, zeroline: false};
 
   /* A live chart in ``div``. ``opts``:
        trace(series) -> a Plotly trace of one series (a copy of its arrays: Plotly keeps the
@@ -172,6 +177,7 @@
     let reachSeen = null; // [time, last step, end] when the range last grew
     let userX = false; // the user zoomed or panned x: keep their view
     let hooked = false;
+    let drawnEmpty = false; // the last full draw had no point: the first points redraw it
     const live = opts.live || (() => false);
     const raw = opts.raw || (() => true);
 
@@ -254,6 +260,12 @@
       const layout = Object.assign({}, base);
       const range = userX ? null : xRange();
       if (range) layout.xaxis = Object.assign({}, layout.xaxis, {range, autorange: false});
+      drawnEmpty = !keys.some((k) => series.get(k).x.length);
+      if (drawnEmpty) {
+        layout.annotations = (layout.annotations || []).concat([NO_POINTS]);
+        layout.xaxis = Object.assign({}, layout.xaxis, BARE_AXIS);
+        layout.yaxis = Object.assign({}, layout.yaxis, BARE_AXIS);
+      }
       const traces = keys.map((k) => opts.trace(series.get(k)));
       const drawn = Plotly.react(div, traces, layout, {responsive: true, displaylogo: false});
       hook();
@@ -290,6 +302,7 @@
          hands Plotly the points drawn outside it. A promise that settles once drawn. */
       draw(canSync) {
         const syncing = sync && canSync;
+        if (drawnEmpty && appends.size) full = true; // take the "no points yet" away
         if (!full && !appends.size && !syncing) return Promise.resolve();
         const keys = Array.from(series.keys());
         if (opts.order) keys.sort((a, b) => opts.order(series.get(a), series.get(b)));

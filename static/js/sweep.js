@@ -20,6 +20,7 @@
     hovered: null,
     analytics: null,
     historyX: "number",
+    newest: 0, // the highest trial number seen
   };
 
   // --- curve charts ----------------------------------------------------------------------
@@ -73,6 +74,21 @@
       c.logy = true;
       c.panel.querySelector('[data-control="logy"]').checked = true;
     }
+    c.panel.querySelector("[data-legend]").innerHTML = legendHtml(c);
+  }
+
+  /* The chart's line styles by metric (colour is the trial's): train and validation curves
+     of one trial share a colour, so the dash and the markers tell them apart, named here. */
+  const DASHES = {dot: "2 3", dash: "6 3", dashdot: "6 3 2 3", longdash: "10 3"};
+  function legendHtml(c) {
+    return c.metrics.map((m) => {
+      const t = c.templates[m] || {mode: "lines", line: {}};
+      const dash = DASHES[(t.line || {}).dash];
+      const marker = (t.mode || "").includes("markers") ? '<circle cx="14" cy="5" r="3"></circle>' : "";
+      return '<span class="legend-item" data-metric="' + R.esc(m) + '"><svg width="28" height="10" aria-hidden="true">' +
+        '<line x1="1" y1="5" x2="27" y2="5"' + (dash ? ' stroke-dasharray="' + dash + '"' : "") + "></line>" + marker + "</svg>" +
+        R.esc(m) + "</span>";
+    }).join("") + '<span class="muted">colour: trial</span>';
   }
 
   function chartLayout(c) {
@@ -107,8 +123,23 @@
     return trace;
   }
 
+  /* The highlighted trial (hovered, else selected): its lines wider, the others faded, as
+     traceFor styles them. A restyle of the drawn traces, not a redraw: redrawing every
+     curve took about 200 ms a click (or a hover) with 200 trials on the page. */
   function restyleHighlight() {
-    for (const c of Object.values(charts)) c.chart.redraw();
+    const hl = state.hovered !== null ? state.hovered : state.selected;
+    for (const c of Object.values(charts)) {
+      const gd = c.chart.div;
+      if (!gd.data || !gd.data.length) continue;
+      const width = [], opacity = [];
+      for (const t of gd.data) {
+        const tmpl = c.templates[t.meta.metric] || {line: {width: 1.5}};
+        const strong = hl !== null && hl === t.meta.trial;
+        width.push((tmpl.line.width || 1.5) * (strong ? 2.2 : 1));
+        opacity.push(hl !== null && !strong ? 0.18 : 1);
+      }
+      Plotly.restyle(gd, {"line.width": width, opacity});
+    }
   }
 
   /* One draw at a time: increments that arrive while a draw is in flight are gathered and
@@ -199,8 +230,47 @@
   // --- bracket ---------------------------------------------------------------------------
 
   const bracketEl = document.getElementById("bracket");
-  function renderBracket() { window.RungsBracket.render(bracketEl, state.bracket, state.selected, select); }
-  window.addEventListener("resize", () => renderBracket());
+  const openRungs = new Map(); // "bracket:rung" -> the whole rung a folded one was asked for
+  function renderBracket() {
+    window.RungsBracket.render(bracketEl, withOpenRungs(state.bracket), state.selected, select, unfoldRung);
+    const note = document.getElementById("bracket-omitted");
+    const left = state.bracket && state.bracket.omitted;
+    note.hidden = !left || !left.brackets;
+    if (left && left.brackets) {
+      note.textContent = left.brackets + " more bracket" + (left.brackets === 1 ? "" : "s") + " (" + left.trials +
+        " trials) not shown live: the ones with running trials, the best trial's and the newest are. Every trial is in the table below.";
+    }
+  }
+
+  /* A big sweep's bracket comes folded by the server: the page asks for a rung whole when
+     its "+ n more" is pressed, and keeps it whole across live updates. */
+  function unfoldRung(bracket, rung, open) {
+    const key = bracket + ":" + rung;
+    if (!open) { openRungs.delete(key); renderBracket(); return; }
+    socket.ask({action: "rung", bracket, rung}).then((reply) => {
+      if (!reply.ok) { R.flash("could not unfold the rung — " + R.errorText(reply.errors), "error"); return; }
+      openRungs.set(key, reply);
+      renderBracket();
+    });
+  }
+
+  function withOpenRungs(data) {
+    if (!data || !data.brackets || !openRungs.size) return data;
+    return Object.assign({}, data, {brackets: data.brackets.map((b) => {
+      const open = b.rungs.filter((r) => openRungs.has(b.bracket + ":" + r.rung));
+      if (!open.length) return b;
+      const promotions = b.promotions.slice();
+      const seen = new Set(promotions.map((p) => p.trial + ":" + p.from));
+      const rungs = b.rungs.map((r) => {
+        const reply = openRungs.get(b.bracket + ":" + r.rung);
+        if (!reply) return r;
+        for (const p of reply.promotions) if (!seen.has(p.trial + ":" + p.from)) { seen.add(p.trial + ":" + p.from); promotions.push(p); }
+        return Object.assign({}, reply.rung, {opened: true});
+      });
+      return Object.assign({}, b, {rungs, promotions});
+    })});
+  }
+  window.addEventListener("resize", () => window.RungsBracket.relink(bracketEl));
 
   // --- sweep facts -----------------------------------------------------------------------
 
@@ -236,6 +306,24 @@
 
   const tbody = document.querySelector("#trials tbody");
   const rows = new Map();
+  // A big sweep's page starts with the rows worth watching; the rest come a page at a time.
+  const more = document.getElementById("trials-more");
+  let nextOffset = 0;
+  function renderMore() {
+    const total = state.sweep ? state.sweep.trials : rows.size;
+    more.hidden = rows.size >= total;
+    more.querySelector("[data-shown]").textContent = rows.size;
+    more.querySelector("[data-total]").textContent = total;
+  }
+  more.querySelector("button").addEventListener("click", () => {
+    socket.ask({action: "trials", offset: nextOffset, limit: 500}).then((reply) => {
+      if (!reply.ok) { R.flash("could not load more trials — " + R.errorText(reply.errors), "error"); return; }
+      nextOffset = reply.offset + reply.trials.length;
+      applyTrials(reply.trials.filter((t) => !rows.has(t.id)), true);
+      updateSteps();
+      renderMore();
+    });
+  });
 
   function paramsText(params) {
     return Object.entries(params || {}).map(([k, v]) => k + "=" + (typeof v === "number" ? R.fmt(v) : v)).join(", ");
@@ -263,11 +351,13 @@
       rows.set(t.id, tr);
       // Keep trial-number order: find the first row with a larger number.
       let before = null;
-      for (const other of tbody.children) {
+      const last = tbody.lastElementChild;
+      const lastRow = last && state.trials.get(Number(last.dataset.trial));
+      if (!lastRow || lastRow.number < t.number) { tbody.appendChild(tr); } else for (const other of tbody.children) {
         const o = state.trials.get(Number(other.dataset.trial));
         if (o && o.number > t.number) { before = other; break; }
       }
-      tbody.insertBefore(tr, before);
+      if (!tr.parentNode) tbody.insertBefore(tr, before);
     }
     tr.dataset.status = t.status;
     tr.innerHTML = rowHtml(t);
@@ -301,11 +391,18 @@
     if (tr && !ev.target.closest("a")) select(Number(tr.dataset.trial));
   });
 
-  function applyTrials(list) {
+  /* Rows of a first message (``shown``) or a page of them get a table row; a live change
+     does for a trial the table shows, a new one or a live one. A big sweep's table keeps
+     its choice of rows: a change to all of them (their actions, when the sweep pauses)
+     does not fill it with every trial. */
+  function applyTrials(list, shown) {
+    const all = !state.sweep || rows.size >= state.sweep.trials;
     for (const t of list) {
       const old = state.trials.get(t.id);
       state.trials.set(t.id, t);
-      upsertRow(t);
+      const fresh = t.number > state.newest; // the newest trials are always among the rows
+      state.newest = Math.max(state.newest, t.number);
+      if (shown || all || fresh || rows.has(t.id) || R.ACTIVE.has(t.status)) upsertRow(t);
       if (!old || old.status !== t.status) {
         // Hidden finished trials, and the x headroom kept only while trials are live.
         const ended = old && R.ACTIVE.has(old.status) && !R.ACTIVE.has(t.status);
@@ -317,9 +414,9 @@
   // --- steering --------------------------------------------------------------------------
 
   let socket = null;
-  function steer(message, what) {
+  function steer(message, what, done = "done") {
     return socket.ask(message).then((reply) => {
-      if (reply.ok) R.flash(what + ": done", "ok");
+      if (reply.ok) R.flash(what + ": " + done, "ok");
       else R.flash(what + " refused — " + R.errorText(reply.errors), "error");
       return reply;
     });
@@ -333,12 +430,46 @@
       if (!confirm(label + "?")) return;
       steer({action: btn.dataset.action}, label.toLowerCase());
     });
+    document.getElementById("final-evaluation-form").addEventListener("submit", (ev) => {
+      ev.preventDefault();
+      const number = Number(ev.target.trial_number.value);
+      if (!confirm("Evaluate trial " + number + " on the test set? This is allowed once per sweep.")) return;
+      steer({action: "final_evaluation", trial_number: number}, "final evaluation", "asked; a worker evaluates it").then((reply) => {
+        if (reply.ok) followFinalEvaluation();
+      });
+    });
     document.getElementById("sweep-update").addEventListener("submit", (ev) => {
       ev.preventDefault();
       const f = ev.target;
       steer({action: "update_sweep", concurrency: Number(f.concurrency.value), max_trials: Number(f.max_trials.value)}, "update sweep");
     });
   }
+
+  /* The sweep's one look at its test set, at the top of the page; the form's trial number
+     starts at the best trial. */
+  function renderFinalEvaluation(f, best) {
+    const box = document.getElementById("final-evaluation");
+    box.hidden = !f;
+    if (f) {
+      const when = new Date(f.created_at).toLocaleString();
+      const metrics = Object.entries(f.metrics || {}).filter(([k]) => k !== "test_examples")
+        .map(([k, v]) => "<b>" + R.esc(k) + "</b> " + R.fmt(v)).join(" · ");
+      const result = f.status === "done" ? metrics : f.status === "failed" ? '<span class="error">failed: ' + R.esc(f.error) + "</span>" : R.esc(f.status) + "…";
+      box.innerHTML = "Final evaluation on the test set (once per sweep): trial " + f.trial + " — " + result +
+        '<span class="muted"> · asked by ' + R.esc(f.user || "rungs") + " on " + R.esc(when) + "</span>";
+    }
+    const input = document.querySelector("#final-evaluation-form input[name=trial_number]");
+    if (input && !input.value && best) input.value = best.number;
+  }
+
+  /* After the request, read the sweep until a worker has the test metrics (or failed). */
+  function followFinalEvaluation() {
+    fetch("/api/sweeps/" + SWEEP + "/", {credentials: "same-origin"}).then((r) => r.json()).then((s) => {
+      renderFinalEvaluation(s.final_evaluation, null);
+      if (s.final_evaluation && ["queued", "running"].includes(s.final_evaluation.status)) setTimeout(followFinalEvaluation, 1000);
+    }).catch(() => setTimeout(followFinalEvaluation, 2000));
+  }
+  renderFinalEvaluation(JSON.parse(document.getElementById("final-evaluation-data").textContent), (snapshot.sweep || {}).best);
 
   function buildEnqueueForm(space) {
     const form = document.getElementById("enqueue");
@@ -389,21 +520,23 @@
     const a = state.analytics;
     if (!a) return;
     const cfg = {responsive: true, displaylogo: false};
+    // A big sweep's panels may come one a message (each within the socket's limit).
     const hist = state.historyX === "time" ? a.history_time : a.history_number;
-    Plotly.react("chart-history", hist.data, hist.layout, cfg);
-    Plotly.react("chart-parallel", a.parallel.data, a.parallel.layout, cfg);
-    Plotly.react("chart-importance", a.importance.data, a.importance.layout, cfg);
+    if (hist) Plotly.react("chart-history", hist.data, hist.layout, cfg);
+    if (a.parallel) Plotly.react("chart-parallel", a.parallel.data, a.parallel.layout, cfg);
+    if (a.importance) Plotly.react("chart-importance", a.importance.data, a.importance.layout, cfg);
     const sur = a.surrogate;
+    if (!sur) return;
     const panel = document.getElementById("surrogate-panel");
     const select = document.getElementById("surrogate-param");
     panel.dataset.available = sur.available ? "1" : "0";
+    // One line until it is used: the figure shows once asked for.
     if (!sur.available) {
       document.getElementById("surrogate-controls").hidden = true;
       document.getElementById("chart-surrogate").hidden = true;
-      document.getElementById("surrogate-note").innerHTML = "<b>Surrogate: not available.</b> " + R.esc(sur.reason);
+      document.getElementById("surrogate-note").innerHTML = "<b>Explain: not available.</b> " + R.esc(sur.reason);
     } else if (!select.options.length) {
       select.innerHTML = sur.params.map((p) => '<option value="' + R.esc(p) + '">' + R.esc(p) + "</option>").join("");
-      document.getElementById("surrogate-note").textContent = "The Bayesian sampler's model: mean ± σ of the objective and the acquisition along one parameter, the others held where it would propose next.";
     }
   }
   document.querySelectorAll('input[name="history-x"]').forEach((r) => r.addEventListener("change", () => {
@@ -416,6 +549,7 @@
     socket.ask({action: "surrogate", param}).then((reply) => {
       if (!reply.ok) { document.getElementById("surrogate-note").textContent = "Not available yet: " + R.errorText(reply.errors); return; }
       document.getElementById("surrogate-note").textContent = "";
+      document.getElementById("chart-surrogate").hidden = false;
       Plotly.react("chart-surrogate", reply.figure.data, reply.figure.layout, {responsive: true, displaylogo: false});
     });
   });
@@ -424,12 +558,24 @@
 
   const eventsEl = document.getElementById("events");
   const shownEvents = new Set();
+
+  /* An ISO time on the reader's own clock (HH:MM:SS), the full local date and time in its
+     title. */
+  function localTime(iso) {
+    const d = new Date(iso);
+    if (!iso || isNaN(d)) return {time: "", full: ""};
+    const p = (n) => String(n).padStart(2, "0");
+    const time = p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+    return {time, full: d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " + time};
+  }
+
   function applyEvents(list) {
     for (const e of list) {
       if (shownEvents.has(e.id)) continue; // a resume snapshot repeats the newest events
       shownEvents.add(e.id);
       const li = document.createElement("li");
-      li.innerHTML = '<span class="muted">' + R.esc((e.created_at || "").slice(11, 19)) + "</span> <b>" + R.esc(e.user || "rungs") + "</b> " +
+      const at = localTime(e.created_at);
+      li.innerHTML = '<time class="muted" datetime="' + R.esc(e.created_at || "") + '" title="' + at.full + '">' + at.time + "</time> <b>" + R.esc(e.user || "rungs") + "</b> " +
         R.esc(e.kind) + (e.trial_number ? " · trial " + e.trial_number : "") + ' <span class="muted">' + R.esc(e.message) + "</span>";
       eventsEl.prepend(li);
     }
@@ -439,8 +585,9 @@
   // --- messages --------------------------------------------------------------------------
 
   function applyState(msg) {
-    if (msg.trials) applyTrials(msg.trials);
+    if (msg.trials) applyTrials(msg.trials, msg.type === "snapshot" || msg.part === "snapshot");
     if (msg.sweep) { state.sweep = msg.sweep; renderSweep(); buildEnqueueForm(msg.sweep.space); }
+    if (msg.trials || msg.sweep) renderMore();
     if (msg.bracket) { state.bracket = msg.bracket; renderBracket(); }
     if (msg.events) applyEvents(msg.events);
     if (msg.analytics) { state.analytics = msg.analytics; renderAnalytics(); }
@@ -463,8 +610,19 @@
       applyState(msg);
       applyPoints(msg.points, msg.tmax, msg.tmin);
     } else if (msg.type === "analytics") {
-      state.analytics = msg;
+      state.analytics = msg.partial ? Object.assign({}, state.analytics, msg) : msg;
       renderAnalytics();
+    } else if (msg.type === "reload") {
+      // The server could not send what this page needs within the socket's limit: a fresh
+      // page starts from a smaller view. Reconnecting would only meet the same message.
+      socket.close();
+      const live = document.getElementById("live");
+      live.textContent = "stopped";
+      live.className = "live off";
+      const box = document.getElementById("reload-notice");
+      box.hidden = false;
+      box.querySelector("[data-reload]").onclick = () => location.reload();
+      box.querySelector("[data-detail]").textContent = "(" + (msg.bytes / 1e6).toFixed(1) + " MB, over the " + (msg.cap / 1e6).toFixed(1) + " MB limit)";
     } else if (msg.type === "gone") {
       R.flash("This sweep was deleted.", "error");
       socket.close();

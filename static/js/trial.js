@@ -11,6 +11,45 @@
   const charts = new Map(); // metric -> its Rungs.Chart, with one series (the metric's)
   let trial = snapshot.trial;
 
+  /* A number to 5 significant digits, as Python's "%.5g" writes it (the template's
+     stringformat), so the server's first render and the live one agree: 0.12346, 1.5e-05. */
+  function sig(v) {
+    if (v === null || v === undefined) return "—";
+    if (typeof v !== "number") return String(v);
+    if (!isFinite(v)) return isNaN(v) ? "nan" : (v > 0 ? "inf" : "-inf");
+    if (v === 0) return "0";
+    const [mantissa, exp] = v.toExponential(4).split("e");
+    const x = Number(exp);
+    if (x < -4 || x >= 5) {
+      return mantissa.replace(/\.?0+$/, "") + "e" + (x < 0 ? "-" : "+") + String(Math.abs(x)).padStart(2, "0");
+    }
+    return v.toFixed(4 - x).replace(/\.0+$|(\.\d*?)0+$/, "$1");
+  }
+
+  /* An ISO time on the reader's own clock: "2025-03-01 14:02:09". */
+  function localTime(iso) {
+    const d = new Date(iso);
+    if (!iso || isNaN(d)) return iso || "";
+    const p = (n) => String(n).padStart(2, "0");
+    return d.getFullYear() + "-" + p(d.getMonth() + 1) + "-" + p(d.getDate()) + " " +
+      p(d.getHours()) + ":" + p(d.getMinutes()) + ":" + p(d.getSeconds());
+  }
+
+  function showLocalTimes(root) {
+    for (const el of root.querySelectorAll("time[datetime]")) {
+      el.textContent = localTime(el.getAttribute("datetime"));
+      el.title = el.getAttribute("datetime");
+    }
+  }
+
+  /* Float params to 5 significant digits; ints, strings and booleans as they are. */
+  function showParams() {
+    for (const el of document.querySelectorAll("#params code[data-param]")) {
+      const v = (trial.params || {})[el.dataset.param];
+      if (typeof v === "number" && !Number.isInteger(v)) el.textContent = sig(v);
+    }
+  }
+
   function wide(values) {
     let lo = Infinity, hi = -Infinity;
     for (const v of values) {
@@ -31,6 +70,8 @@
     div.className = "plot small-plot";
     div.id = "metric-" + metric;
     card.appendChild(div);
+    const none = document.getElementById("no-points");
+    if (none) none.remove();
     holder.appendChild(card);
     // A new card reflows the grid, and Plotly's own resize follows only the window: a chart
     // drawn before a later metric's card came would spill past its narrowed card.
@@ -57,6 +98,7 @@
   }
 
   for (const [metric, s] of Object.entries(snapshot.series)) chartFor(metric).set(metric, {x: s.step.slice(), y: s.value.slice()});
+  if (!charts.size) holder.innerHTML = '<p class="card muted" id="no-points">No metric points yet: the charts start with the first report.</p>';
   for (const chart of charts.values()) chart.draw(true);
   let lastStep = trial.step || 0;
   for (const chart of charts.values()) for (const s of chart.series.values()) if (s.x.length) lastStep = Math.max(lastStep, s.x[s.x.length - 1]);
@@ -75,8 +117,9 @@
     st.className = "status status-" + t.status;
     page.dataset.status = t.status;
     document.getElementById("f-rung").textContent = t.bracket + " / " + t.rung;
-    document.getElementById("f-budget").textContent = R.fmt(t.budget);
-    document.getElementById("f-best").textContent = R.fmt(t.best_value);
+    const budget = document.getElementById("f-budget");
+    budget.textContent = R.fmt(t.budget) + " " + (budget.dataset.unit || "");
+    document.getElementById("f-best").textContent = sig(t.best_value);
     document.getElementById("f-worker").textContent = t.worker || "—";
   }
 
@@ -88,7 +131,11 @@
         if (e.trial !== TRIAL || tbody.querySelector('tr[data-event="' + e.id + '"]')) continue;
         const tr = document.createElement("tr");
         tr.dataset.event = e.id;
-        tr.innerHTML = "<td>" + R.esc((e.created_at || "").slice(0, 19)) + "</td><td>" + R.esc(e.user || "rungs") + "</td><td>" + R.esc(e.kind) + "</td><td>" + R.esc(e.message) + "</td>";
+        tr.innerHTML = '<td class="when"><time datetime="' + R.esc(e.created_at || "") + '"></time></td><td>' + R.esc(e.user || "rungs") +
+          "</td><td>" + R.esc(e.kind) + "</td><td>" + R.esc(e.message) + "</td>";
+        showLocalTimes(tr);
+        const none = tbody.querySelector("tr.none");
+        if (none) none.remove();
         tbody.appendChild(tr);
       }
     }
@@ -109,7 +156,53 @@
     }
   }
 
+  // A script trial's console: re-read every 2 s while the trial is active (and once after).
+  const consoleBox = document.getElementById("console");
+  const segments = document.getElementById("console-segments");
+
+  function renderLogs(logs) {
+    if (!logs.length) return;
+    consoleBox.hidden = false;
+    logs.forEach((log, i) => {
+      const key = log.rung + "-" + log.attempt;
+      let seg = segments.querySelector('details[data-key="' + key + '"]');
+      if (!seg) {
+        seg = document.createElement("details");
+        seg.className = "console-seg";
+        seg.dataset.key = key;
+        seg.innerHTML = "<summary></summary><pre class='console-text'></pre>";
+        seg.open = i === logs.length - 1;
+        segments.appendChild(seg);
+      }
+      const state = log.exit_code === null ? "running" : "exit code " + log.exit_code;
+      const cut = log.dropped ? " · its first " + log.dropped + " characters were cut" : "";
+      seg.querySelector("summary").textContent = "segment " + log.attempt + " · rung " + log.rung + " · " + state + cut;
+      const pre = seg.querySelector("pre");
+      if (pre.textContent !== log.text) {
+        const atEnd = pre.scrollTop + pre.clientHeight >= pre.scrollHeight - 4;
+        pre.textContent = log.text;
+        if (atEnd) pre.scrollTop = pre.scrollHeight;  // tail the output, unless scrolled up
+      }
+    });
+  }
+
+  let wasActive = true;
+  function pollLogs() {
+    const active = R.ACTIVE.has(trial.status);
+    if (active || wasActive) {
+      fetch("/api/trials/" + TRIAL + "/logs/", {credentials: "same-origin"})
+        .then((r) => (r.ok ? r.json() : []))
+        .then(renderLogs)
+        .catch(() => {});
+    }
+    wasActive = active;
+    setTimeout(pollLogs, 2000);
+  }
+
   renderTrial(trial);
+  showParams();
+  showLocalTimes(page);
+  pollLogs();
   const socket = R.connect({sweep: SWEEP, trial: TRIAL, cursor: snapshot.cursor, onMessage});
 
   if (controls) controls.addEventListener("click", (ev) => {

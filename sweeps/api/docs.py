@@ -7,6 +7,7 @@ and air-gapped clusters cannot reach; this page needs nothing but the HTML it is
 from __future__ import annotations
 
 import json
+import re
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,12 +15,16 @@ from typing import Any
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.template import engines
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from django.views.decorators.http import require_GET
 from drf_spectacular.generators import SchemaGenerator
 
 TEMPLATE = Path(__file__).with_name("docs.html")
 METHODS = ("get", "post", "put", "patch", "delete")
 MAX_DEPTH = 6
+# `code` in Markdown, ``code`` in the docstrings drf-spectacular takes descriptions from.
+INLINE_CODE = re.compile(r"``(.+?)``|`([^`\n]+)`")
 
 
 def build_schema() -> dict[str, Any]:
@@ -179,19 +184,48 @@ def operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def inline_code(text: str | None) -> SafeString:
+    """``text`` as HTML: escaped, with its backticked spans (single or double) in ``<code>``."""
+    escaped = str(conditional_escape(text or ""))
+    return mark_safe(INLINE_CODE.sub(lambda m: f"<code>{m.group(1) or m.group(2)}</code>", escaped))
+
+
+def _with_code(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**row, "description": inline_code(row.get("description"))} for row in rows]
+
+
+def _page_operations(schema: dict[str, Any]) -> list[dict[str, Any]]:
+    """:func:`operations` with every description (and summary) as HTML for the page."""
+    out = []
+    for op in operations(schema):
+        body = op["body"] and {**op["body"], "fields": _with_code(op["body"]["fields"])}
+        out.append(
+            {
+                **op,
+                "summary": inline_code(op["summary"]),
+                "description": inline_code(op["description"]),
+                "parameters": _with_code(op["parameters"]),
+                "body": body,
+                "responses": _with_code(op["responses"]),
+            }
+        )
+    return out
+
+
 @cache
 def render_page() -> str:
     """The reference page's HTML; the schema only changes with the code, so build it once."""
     schema = build_schema()
     components = schema.get("components", {}).get("schemas", {})
+    info = schema.get("info", {})
     context = {
-        "info": schema.get("info", {}),
-        "operations": operations(schema),
+        "info": {**info, "description": inline_code(info.get("description"))},
+        "operations": _page_operations(schema),
         "components": [
             {
                 "name": name,
-                "description": spec.get("description", ""),
-                "fields": field_rows(spec, components),
+                "description": inline_code(spec.get("description")),
+                "fields": _with_code(field_rows(spec, components)),
             }
             for name, spec in sorted(components.items())
         ],  # fmt: skip

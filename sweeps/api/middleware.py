@@ -4,9 +4,10 @@ the API's views.
 A script reads ``/api/`` answers as JSON. Django answers some requests itself, as HTML: a
 path no route matches (``/api/%0A``: ``.`` in the catch-all route does not match a
 newline), a body over ``DATA_UPLOAD_MAX_MEMORY_SIZE``, a CSRF failure, a server error
-(with ``DEBUG``, the debug page, settings and all). This middleware sits outermost: it
-refuses an oversized body up front (413, without reading it) and turns any other non-JSON
-error answer under ``/api/`` into the API's shapes (see :mod:`sweeps.api.errors`).
+(with ``DEBUG``, the debug page, settings and all). This middleware sits outermost but for
+gzip (which only compresses what it answers): it refuses an oversized body up front (413,
+without reading it) and turns any other non-JSON error answer under ``/api/`` into the
+API's shapes (see :mod:`sweeps.api.errors`).
 
 It reads the body first, through ``request.body``, which stops at the limit (one byte past
 it) whether the length was declared or not (a chunked ASGI body), so that no later reader

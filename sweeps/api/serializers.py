@@ -17,10 +17,11 @@ from rest_framework import serializers
 
 from sweeps.actions import allowed_actions, context_for
 from sweeps.api.closed import ClosedSerializer
-from sweeps.models import RungResult, Sweep, Trial
-from sweeps.queries import BestTrial, finite, sweep_totals
-from sweeps.queries.summaries import SweepTotals
+from sweeps.models import FinalEvaluation, RungResult, Sweep, Trial
+from sweeps.queries import WORKER_STATES, BestTrial, finite, sweep_totals
+from sweeps.queries.summaries import SweepTotals, final_evaluation
 from sweeps.search.samplers import ACQ_FUNCS, BASE_ESTIMATORS, SAMPLERS
+from sweeps.search.samplers.options import MAX_RANDOM_FRACTION
 from sweeps.search.schedulers import SCHEDULERS
 from sweeps.states import TrialStatus
 from sweeps.validation import CONCURRENCY_CAP, MAX_TRIALS_CAP, SEED_MAX
@@ -69,6 +70,21 @@ class ObjectiveSerializer(ClosedSerializer):
     mode = serializers.ChoiceField(choices=["min", "max"], required=False, default="min")
 
 
+class FinalEvaluationSerializer(serializers.Serializer):
+    """The sweep's one look at its test set (null until someone asks for it)."""
+
+    trial = serializers.IntegerField(help_text="The number of the trial evaluated.")
+    trial_id = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=FinalEvaluation.STATUS_CHOICES)
+    metrics = serializers.DictField(
+        child=FiniteFloatField(allow_null=True), help_text="test_loss, test_loss_se, test_acc, ..."
+    )
+    error = serializers.CharField(help_text="Why there are no metrics, if it failed.")
+    user = serializers.CharField(allow_null=True, help_text="Who asked for it.")
+    created_at = serializers.DateTimeField()
+    finished_at = serializers.DateTimeField(allow_null=True)
+
+
 class SweepSerializer(serializers.ModelSerializer):
     """A sweep with its settings, trial counts per status and its best trial."""
 
@@ -79,6 +95,7 @@ class SweepSerializer(serializers.ModelSerializer):
     best_trial = serializers.SerializerMethodField()
     best_value = serializers.SerializerMethodField()
     actions = serializers.SerializerMethodField(help_text=ACTIONS_HELP)
+    final_evaluation = serializers.SerializerMethodField()
 
     class Meta:
         model = Sweep
@@ -86,7 +103,7 @@ class SweepSerializer(serializers.ModelSerializer):
             "id", "name", "owner", "status", "trainer", "trainer_args", "objective",
             "search_space", "space", "sampler", "scheduler", "resource_unit", "max_trials",
             "concurrency", "seed", "error", "created_at", "started_at", "finished_at",
-            "counts", "n_trials", "best_trial", "best_value", "actions",
+            "counts", "n_trials", "best_trial", "best_value", "actions", "final_evaluation",
         ]  # fmt: skip
         read_only_fields = fields
 
@@ -120,6 +137,10 @@ class SweepSerializer(serializers.ModelSerializer):
     @extend_schema_field(serializers.ListField(child=serializers.CharField()))
     def get_actions(self, sweep: Sweep) -> list[str]:
         return allowed_actions(sweep)
+
+    @extend_schema_field(FinalEvaluationSerializer(allow_null=True))
+    def get_final_evaluation(self, sweep: Sweep) -> dict[str, Any] | None:
+        return final_evaluation(sweep)
 
 
 class RungResultSerializer(serializers.ModelSerializer):
@@ -183,6 +204,79 @@ class MetricsPageSerializer(serializers.Serializer):
     cursor = serializers.IntegerField(help_text="Id of the last point covered by this page.")
 
 
+class SegmentLogSerializer(serializers.Serializer):
+    """The console output of one segment of a script trial (stdout and stderr interleaved,
+    stderr lines prefixed ``[stderr]``)."""
+
+    rung = serializers.IntegerField()
+    attempt = serializers.IntegerField()
+    text = serializers.CharField(help_text="The output; only its end when it was long.")
+    dropped = serializers.IntegerField(help_text="Characters cut from the start.")
+    exit_code = serializers.IntegerField(
+        allow_null=True, help_text="The script's exit code; null while it runs."
+    )
+    updated_at = serializers.DateTimeField()
+
+
+class SweepCreatedSerializer(SweepSerializer):
+    """A sweep just launched, with what its launcher should know."""
+
+    warnings = serializers.SerializerMethodField(
+        help_text="Messages for whoever launched the sweep, e.g. that no worker is running "
+        "yet (the sweep then waits for one). Empty when there is nothing to say."
+    )
+
+    class Meta(SweepSerializer.Meta):
+        fields = [*SweepSerializer.Meta.fields, "warnings"]
+        read_only_fields = fields
+
+    @extend_schema_field(serializers.ListField(child=serializers.CharField()))
+    def get_warnings(self, sweep: Sweep) -> list[str]:
+        return list(getattr(sweep, "warnings", []))
+
+
+# --- workers (sweeps.queries.workers) ------------------------------------------------------
+
+
+class WorkerTrialSerializer(serializers.Serializer):
+    """The trial a worker trains now."""
+
+    id = serializers.IntegerField()
+    number = serializers.IntegerField()
+    sweep = serializers.IntegerField()
+    sweep_name = serializers.CharField()
+    rung = serializers.IntegerField()
+
+
+class WorkerSerializer(serializers.Serializer):
+    """A worker process: where it runs, what it can train, what it trains now."""
+
+    name = serializers.CharField(help_text="<celery node>:<pid>, as trials name their worker.")
+    host = serializers.CharField()
+    pid = serializers.IntegerField()
+    device = serializers.CharField(help_text="cpu, cuda:0, ...")
+    gpu_name = serializers.CharField(help_text="The GPU's name; empty on CPU.")
+    trainers = serializers.ListField(
+        child=serializers.CharField(), help_text="The trainer keys it can run."
+    )
+    broken = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="Registered trainer keys it cannot run, each with the reason.",
+    )
+    state = serializers.ChoiceField(
+        choices=list(WORKER_STATES),
+        help_text="running (trains a trial), idle, lost (no heartbeat within the lease) or "
+        "stopped (shut down).",
+    )
+    trial = WorkerTrialSerializer(
+        allow_null=True, help_text="The trial it trains now (null when none you can see)."
+    )
+    started_at = serializers.DateTimeField()
+    heartbeat_at = serializers.DateTimeField()
+    stopped_at = serializers.DateTimeField(allow_null=True)
+    heartbeat_age = serializers.FloatField(help_text="Seconds since its last heartbeat.")
+
+
 # --- request bodies (documentation; validation is the service layer's) ----------------------
 
 
@@ -212,6 +306,19 @@ class SamplerSpecSerializer(ClosedSerializer):
     base_estimator = serializers.ChoiceField(choices=list(BASE_ESTIMATORS), required=False)
     acq_func = serializers.ChoiceField(choices=list(ACQ_FUNCS), required=False)
     n_initial_points = serializers.IntegerField(min_value=2, max_value=10_000, required=False)
+    random_fraction = serializers.FloatField(
+        min_value=0.0,
+        max_value=MAX_RANDOM_FRACTION,
+        required=False,
+        help_text="share of configs drawn at random whatever the model says.",
+    )
+    min_rank_corr = serializers.FloatField(
+        min_value=-1.0,
+        max_value=1.0,
+        required=False,
+        help_text="a rung steers the model only when it ranks trials like the rungs above it"
+        " (Spearman).",
+    )
 
 
 class SchedulerSpecSerializer(ClosedSerializer):
@@ -269,6 +376,12 @@ class BracketCellSerializer(serializers.Serializer):
     trial = serializers.IntegerField()
     number = serializers.IntegerField()
     value = FiniteFloatField(allow_null=True, help_text="The trial's result at this rung.")
+    se = FiniteFloatField(
+        allow_null=True, help_text="The result's standard error, when the trainer reports one."
+    )
+    noise = serializers.BooleanField(
+        help_text="Its interval (value ± 1.96 se) crosses the rung's cut line: within noise."
+    )
     rank = serializers.IntegerField(allow_null=True, help_text="1 = best result in the rung.")
     status = serializers.CharField(help_text="The trial's status now.")
     state = serializers.CharField(
@@ -276,11 +389,20 @@ class BracketCellSerializer(serializers.Serializer):
         "completed, killed, failed, diverged."
     )
     promotion = serializers.ChoiceField(
-        choices=["rule", "manual"], allow_null=True, help_text="How it left this rung."
+        choices=["rule", "manual", "tie"],
+        allow_null=True,
+        help_text="How it left this rung: by the rule, by hand, or as a tie (keep_ties).",
     )
     manual = serializers.BooleanField(help_text="Entered this rung by a manual promotion.")
     promoted_to = _optional_int("The rung it was promoted to.")
     has_result = serializers.BooleanField(required=False, allow_null=True)
+
+
+class RankCorrelationSerializer(serializers.Serializer):
+    """Does the small budget predict the large one? Spearman's rho over ``n`` trials."""
+
+    rho = FiniteFloatField(allow_null=True)
+    n = serializers.IntegerField()
 
 
 class BracketRungSerializer(serializers.Serializer):
@@ -290,6 +412,16 @@ class BracketRungSerializer(serializers.Serializer):
     budget = FiniteFloatField(allow_null=True)
     size = serializers.IntegerField(help_text="Trials that entered this rung.")
     planned_size = _optional_int("Trials the scheduler plans for this rung.")
+    cut = FiniteFloatField(
+        allow_null=True,
+        help_text="Where the rule cut: halfway between the worst trial it promoted and the "
+        "best it did not.",
+    )
+    next_corr = RankCorrelationSerializer(
+        allow_null=True,
+        help_text="Rank correlation of this rung's results with the next rung's (trials in "
+        "both); null on the top rung or under 3 such trials.",
+    )
     cells = BracketCellSerializer(many=True)
 
 

@@ -11,7 +11,7 @@ from drf_spectacular.views import SpectacularAPIView
 from rest_framework.permissions import AllowAny
 
 from sweeps import actions
-from sweeps.api import docs, views
+from sweeps.api import docs, export_views, lr_range, planning, sharing, spaces, views
 
 # Where dashboard/urls.py mounts this module; the schema's paths carry it.
 PREFIX = "api/"
@@ -68,18 +68,34 @@ def action_patterns() -> list[URLPattern]:
 
 resource_patterns: list[URLPattern] = [
     path("sweeps/", _view(views.SweepListView), name="api-sweeps"),
+    path("sweeps/plan/", _view(planning.PlanView), name="api-sweep-plan"),
+    path("sweeps/<int:pk>/spec/", _view(planning.SweepSpecView), name="api-sweep-spec"),
+    path("sweeps/<int:pk>/zoom/", _view(planning.ZoomView), name="api-sweep-zoom"),
+    path("trainers/", _view(planning.TrainerListView), name="api-trainers"),
+    path("search-spaces/", _view(spaces.SearchSpaceListView), name="api-search-spaces"),
+    path("search-spaces/<int:pk>/", _view(spaces.SearchSpaceDetailView), name="api-search-space"),
+    path(
+        "search-spaces/<int:pk>/sharing/",
+        _view(sharing.SearchSpaceSharingView),
+        name="api-search-space-sharing",
+    ),
+    path("sweeps/<int:pk>/sharing/", _view(sharing.SweepSharingView), name="api-sweep-sharing"),
     path("sweeps/<int:pk>/", _view(views.SweepDetailView), name="api-sweep"),
     path("sweeps/<int:pk>/trials/", _view(views.SweepTrialsView), name="api-sweep-trials"),
     path("sweeps/<int:pk>/bracket/", _view(views.BracketView), name="api-sweep-bracket"),
-    path("sweeps/<int:pk>/export.csv", _view(views.ExportCsvView), name="api-export-csv"),
-    path("sweeps/<int:pk>/export.json", _view(views.ExportJsonView), name="api-export-json"),
+    path("sweeps/<int:pk>/export.csv", _view(export_views.ExportCsvView), name="api-export-csv"),
+    path("sweeps/<int:pk>/export.json", _view(export_views.ExportJsonView), name="api-export-json"),
     path(
         "sweeps/<int:pk>/export.parquet",
-        _view(views.ExportParquetView),
+        _view(export_views.ExportParquetView),
         name="api-export-parquet",
     ),
     path("trials/<int:pk>/", _view(views.TrialDetailView), name="api-trial"),
     path("trials/<int:pk>/metrics/", _view(views.MetricsView), name="api-trial-metrics"),
+    path("trials/<int:pk>/logs/", _view(views.TrialLogsView), name="api-trial-logs"),
+    path("workers/", _view(views.WorkerListView), name="api-workers"),
+    path("lr-range-tests/", _view(lr_range.RangeTestListView), name="api-lr-range-tests"),
+    path("lr-range-tests/<int:pk>/", _view(lr_range.RangeTestDetailView), name="api-lr-range-test"),
 ]
 # Actions registered after start-up (tests, plugins) are served by these two routes.
 action_fallbacks = [

@@ -12,22 +12,19 @@ from typing import Any, ClassVar
 
 from django.contrib.auth.decorators import login_not_required
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.views.decorators.csrf import csrf_exempt
 from drf_spectacular.openapi import AutoSchema
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiExample,
     OpenApiParameter,
-    OpenApiResponse,
     extend_schema,
 )
 from rest_framework import status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
 from rest_framework.exceptions import NotFound, PermissionDenied
-from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
@@ -37,20 +34,23 @@ from rest_framework.views import APIView
 from sweeps import actions, services
 from sweeps.access import can_steer, visible_sweeps
 from sweeps.actions import Action
-from sweeps.api import exports
 from sweeps.api.closed import ClosedBodySchema
 from sweeps.api.errors import api_exception_handler, error_responses
+from sweeps.api.pagination import SweepPagination, TrialPagination
 from sweeps.api.parsers import GuardedJSONParser
 from sweeps.api.serializers import (
     BracketSerializer,
     MetricsPageSerializer,
+    SegmentLogSerializer,
+    SweepCreatedSerializer,
     SweepSerializer,
     SweepSpecSerializer,
     TrialSerializer,
+    WorkerSerializer,
 )
 from sweeps.guard import MAX_INT, check_text
 from sweeps.models import MetricPoint, Sweep, Trial
-from sweeps.queries import sweep_totals
+from sweeps.queries import sweep_totals, worker_rows
 from sweeps.search.space import SpaceError
 
 EXAMPLE_SPEC: dict[str, Any] = {
@@ -101,7 +101,7 @@ def visible_sweep(request: Request, pk: int, *, steer: bool = False) -> Sweep:
     _check_id(pk)
     sweep = get_object_or_404(visible_sweeps(request.user), pk=pk)
     if steer and not can_steer(request.user, sweep):
-        raise PermissionDenied("only the sweep's owner or staff may steer it")
+        raise PermissionDenied("only the sweep's editors, owner or staff may steer it")
     return sweep
 
 
@@ -114,7 +114,7 @@ def visible_trial(request: Request, pk: int, *, steer: bool = False) -> Trial:
         sweep__in=visible_sweeps(request.user).values("pk"),
     )
     if steer and not can_steer(request.user, trial.sweep):
-        raise PermissionDenied("only the sweep's owner or staff may steer its trials")
+        raise PermissionDenied("only the sweep's editors, owner or staff may steer its trials")
     return trial
 
 
@@ -233,25 +233,40 @@ class RegisteredActionView(ActionView):
 
 
 class SweepListView(ApiView):
-    """Sweeps this user can see; launch a new one from a spec."""
+    """Sweeps this user can see, newest first, in cursor pages; launch a new one from a spec."""
+
+    pagination_class = SweepPagination
 
     @extend_schema(
-        summary="List the sweeps you can see",
-        responses={200: SweepSerializer(many=True), **error_responses()},
+        summary="List the sweeps you can see, newest first, one page at a time",
+        description=(
+            "A page of at most `page_size` sweeps (default 500, at most 1000); follow `next` "
+            "until it is null."
+        ),
+        responses={200: SweepSerializer(many=True), **error_responses(400)},
     )
     def get(self, request: Request) -> Response:
-        sweeps = list(visible_sweeps(request.user).select_related("owner"))
-        context = {"summaries": sweep_totals(sweeps)}
-        return Response(SweepSerializer(sweeps, many=True, context=context).data)
+        paginator = self.pagination_class()
+        page = paginator.paginate_queryset(
+            visible_sweeps(request.user).select_related("owner"), request, view=self
+        )
+        assert page is not None, "the paginator always has a page size"
+        context = {"summaries": sweep_totals(page)}
+        return paginator.get_paginated_response(
+            SweepSerializer(page, many=True, context=context).data
+        )
 
     @extend_schema(
         summary="Launch a sweep from a spec",
         description=(
             "The body is a sweep spec (the same schema as spec files). A bad spec is "
-            "answered with 400 and every bad field with its rule; nothing is created."
+            "answered with 400 and every bad field with its rule; nothing is created. So is "
+            "a trainer no live worker can run, while some worker is live (400 naming "
+            "`trainer`); with no live worker at all the sweep is created and waits, and "
+            "`warnings` says so."
         ),
         request=SweepSpecSerializer,
-        responses={201: SweepSerializer, **error_responses(400, 403, 413, 415)},
+        responses={201: SweepCreatedSerializer, **error_responses(400, 403, 413, 415)},
         examples=[
             OpenApiExample(
                 "Hyperband over the synthetic learning curve",
@@ -262,8 +277,9 @@ class SweepListView(ApiView):
     )
     def post(self, request: Request) -> Response:
         sweep = services.create_sweep(_object_body(request), request.user)
+        data = {**_sweep_data(sweep), "warnings": list(getattr(sweep, "warnings", []))}
         return Response(
-            _sweep_data(sweep),
+            data,
             status=status.HTTP_201_CREATED,
             headers={"Location": reverse("api-sweep", args=[sweep.pk])},
         )
@@ -296,16 +312,25 @@ class SweepDetailView(ApiView):
 
 
 class SweepTrialsView(ApiView):
-    """The trials of a sweep; enqueue a manual trial with chosen params."""
+    """The trials of a sweep by number, in cursor pages; enqueue a manual trial."""
+
+    pagination_class = TrialPagination
 
     @extend_schema(
-        summary="The trials of a sweep",
-        responses={200: TrialSerializer(many=True), **error_responses(404)},
+        summary="The trials of a sweep by number, one page at a time",
+        description=(
+            "A page of at most `page_size` trials (default 500, at most 1000); follow `next` "
+            "until it is null. Trials added meanwhile come on later pages, none twice."
+        ),
+        responses={200: TrialSerializer(many=True), **error_responses(400, 404)},
     )
     def get(self, request: Request, pk: int) -> Response:
         sweep = visible_sweep(request, pk)
-        trials: QuerySet[Trial] = sweep.trials.order_by("number").prefetch_related("rung_results")
-        return Response(TrialSerializer(trials, many=True).data)
+        paginator = self.pagination_class()
+        trials: QuerySet[Trial] = sweep.trials.prefetch_related("rung_results")
+        page = paginator.paginate_queryset(trials, request, view=self)
+        assert page is not None, "the paginator always has a page size"
+        return paginator.get_paginated_response(TrialSerializer(page, many=True).data)
 
     @extend_schema(
         summary="Enqueue a trial with chosen params; it starts next",
@@ -409,79 +434,38 @@ class MetricsView(ApiView):
         return Response(MetricsPageSerializer({"points": rows, "cursor": cursor}).data)
 
 
-# --- exports --------------------------------------------------------------------------------
+class TrialLogsView(ApiView):
+    """A script trial's console output, per segment."""
 
-
-class FilesNegotiation(BaseContentNegotiation):
-    """Exports answer with their own content type whatever ``Accept`` says; errors are JSON."""
-
-    def select_parser(self, request: Request, parsers: list[Any]) -> Any:
-        return parsers[0]
-
-    def select_renderer(
-        self, request: Request, renderers: list[Any], format_suffix: str | None = None
-    ) -> tuple[Any, str]:
-        return renderers[0], renderers[0].media_type
-
-
-class ExportView(ApiView):
-    """A sweep as a table: one row per trial (params flattened), or metric points."""
-
-    fmt: ClassVar[str] = ""
-    content_negotiation_class = FilesNegotiation
-
-    def export(self, request: Request, pk: int) -> HttpResponse:
-        sweep = visible_sweep(request, pk)
-        raw = request.query_params.get("metrics", "0")
-        if raw not in ("0", "1"):
-            # Only what the schema documents ("true" was taken once, and the schema said 0/1).
-            raise SpaceError({"metrics": f"must be 1 or 0, got {raw[:40]!r}"})
-        long = raw == "1"
-        frame = exports.metrics_frame(sweep) if long else exports.trials_frame(sweep)
-        body, content_type = exports.render(frame, self.fmt)
-        response = HttpResponse(body, content_type=content_type)
-        kind = "metrics" if long else "trials"
-        response["Content-Disposition"] = (
-            f'attachment; filename="sweep-{sweep.pk}-{kind}.{self.fmt}"'
-        )
-        return response
-
-
-def _export(fmt: str) -> type[ExportView]:
-    media = exports.CONTENT_TYPES[fmt]
-    body = {
-        "csv": OpenApiTypes.STR,
-        "json": {"type": "array", "items": {"type": "object", "additionalProperties": True}},
-        "parquet": OpenApiTypes.BINARY,
-    }[fmt]
-
-    # A new function per view: extend_schema annotates the function object it is given.
-    def get(self: ExportView, request: Request, pk: int) -> HttpResponse:
-        return self.export(request, pk)
-
-    documented = extend_schema(
-        summary=f"Export a sweep as {fmt.upper()}",
+    @extend_schema(
+        summary="A script trial's console output, one entry per segment",
         description=(
-            "One row per trial with its params flattened (params.<name>), its status, best "
-            "value and rung results (rung_<k>.value); with metrics=1, the long table of "
-            "metric points (trial, name, step, value, time)."
+            "What a command trainer's script printed, per segment (rung and attempt), oldest "
+            "first; a running segment's entry grows about every second. Empty for trainers "
+            "that are not scripts."
         ),
-        parameters=[
-            OpenApiParameter(
-                "metrics", str, enum=["0", "1"], description="1: the metric points instead."
-            )
-        ],
-        responses={
-            (200, media): OpenApiResponse(body, description=f"The table as {fmt}."),
-            **{
-                (code, "application/json"): response
-                for code, response in error_responses(400, 404).items()
-            },
-        },
-    )(get)
-    return type(f"Export{fmt.title()}View", (ExportView,), {"fmt": fmt, "get": documented})
+        responses={200: SegmentLogSerializer(many=True), **error_responses(404)},
+    )
+    def get(self, request: Request, pk: int) -> Response:
+        trial = visible_trial(request, pk)
+        return Response(SegmentLogSerializer(trial.logs.order_by("id"), many=True).data)
 
 
-ExportCsvView = _export("csv")
-ExportJsonView = _export("json")
-ExportParquetView = _export("parquet")
+# --- workers --------------------------------------------------------------------------------
+
+
+class WorkerListView(ApiView):
+    """The worker processes, what each can run and what it trains now."""
+
+    @extend_schema(
+        summary="The workers: their state, trainers and the trial each trains",
+        description=(
+            "Every registered worker, live ones first: running (it trains a trial), idle, "
+            "lost (no heartbeat within the lease) or stopped. A trial of a sweep you cannot "
+            "see is left out (the worker still shows running)."
+        ),
+        responses={200: WorkerSerializer(many=True), **error_responses()},
+    )
+    def get(self, request: Request) -> Response:
+        rows = worker_rows(visible_sweeps(request.user))
+        return Response(WorkerSerializer(rows, many=True).data)

@@ -14,6 +14,8 @@ One module per job, every public name re-exported here:
   :mod:`sweeps.buckets`, shared with ingest.
 * :mod:`~sweeps.queries.results` — each trial's final result, what the analysis panels
   read (parameter importance itself lives with them, in :mod:`dashboard.analytics`).
+* :mod:`~sweeps.queries.workers` — the workers, their state and the trial each trains:
+  :func:`worker_rows`; :func:`live_workers` (what a launch checks).
 """
 
 from __future__ import annotations
@@ -67,6 +69,13 @@ from sweeps.queries.summaries import (
     sweep_summary,
     sweep_totals,
 )
+from sweeps.queries.workers import (
+    WORKER_STATES,
+    WorkerRow,
+    WorkerTrial,
+    live_workers,
+    worker_rows,
+)
 
 __all__ = [
     "FINEST", "ROLLUP_LEVELS", "SERIES_MAX_POINTS", "SERIES_MIN_POINTS", "SERIES_TOTAL_POINTS",
@@ -78,4 +87,5 @@ __all__ = [
     "series_budget", "status_counts", "summarize", "sweep_state", "sweep_summaries",
     "sweep_summary", "sweep_totals",
     "trial_results", "trial_row", "trial_rows", "trial_series",
+    "WORKER_STATES", "WorkerRow", "WorkerTrial", "live_workers", "worker_rows",
 ]  # fmt: skip

@@ -7,6 +7,7 @@ the rule or by hand) and the flags a page draws (cut, running, killed, ...).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -14,6 +15,8 @@ from typing import Any
 from sweeps.models import Sweep, Trial
 from sweeps.queries.rows import finite, rung_results
 from sweeps.states import TrialStatus
+
+ACTIVE = ("pending", "running", "waiting", "paused")  # cells whose fate at a rung is open
 
 
 def _rank_key(mode: str) -> Any:
@@ -36,7 +39,8 @@ def build_bracket(
 ) -> list[dict[str, Any]]:
     """The brackets of a sweep from its trial rows and rung results (pure).
 
-    ``trials``: rows with id, number, status, bracket, rung, budget, manual_rungs.
+    ``trials``: rows with id, number, status, bracket, rung, budget, manual_rungs (and
+    tie_rungs: rungs entered as a tie, whose promotion reads ``tie``).
     ``results``: rows with trial, rung, budget, value, manual. ``planned``: optional
     bracket -> ``{"entry": first rung, "budgets": {rung: budget}, "sizes": {rung: n}}``
     (see :func:`planned_rungs`), to show rungs nobody reached yet and their planned size.
@@ -45,8 +49,9 @@ def build_bracket(
 
         {"bracket": 0, "entry": 0,
          "rungs": [{"rung": 0, "budget": 1.0, "size": 9, "planned_size": 9,
-                    "cells": [{"trial": 7, "number": 7, "value": 0.31, "rank": 1,
-                               "status": "running", "state": "promoted",
+                    "cut": 0.35, "next_corr": {"rho": 0.8, "n": 3},
+                    "cells": [{"trial": 7, "number": 7, "value": 0.31, "se": 0.01, "rank": 1,
+                               "noise": False, "status": "running", "state": "promoted",
                                "promoted_to": 1, "promotion": "rule" | "manual" | None,
                                "manual": False, "has_result": True}, ...]}, ...],
          "promotions": [{"trial": 7, "from": 0, "to": 1, "manual": False}, ...]}
@@ -59,6 +64,12 @@ def build_bracket(
     ``waiting`` (rung done, awaiting the decision), ``paused``, ``cut`` (stopped by the
     scheduler), ``completed``, ``killed``, ``failed``, ``diverged``. ``manual`` marks a trial
     that entered this rung by a manual promotion.
+
+    The science fair's confidence: ``se`` is a cell's standard error (when reported);
+    ``cut`` is the line the rule drew between promoted and not (:func:`_cut_line`) and
+    ``noise`` flags cells whose interval crosses it; ``next_corr`` is the rank correlation
+    of the rung's results with the next rung's (:func:`rank_correlation`; None on the top
+    rung).
     """
     by_trial: dict[int, dict[int, Mapping[str, Any]]] = defaultdict(dict)
     for r in results:
@@ -82,7 +93,8 @@ def build_bracket(
             if rung < top:
                 state = "promoted"
                 manual_next = (rung + 1) in manual_rungs
-                promotion = "manual" if manual_next else "rule"
+                tie = (rung + 1) in set(t.get("tie_rungs") or [])
+                promotion = "manual" if manual_next else "tie" if tie else "rule"
                 promotions[b].append(
                     {"trial": t["id"], "from": rung, "to": rung + 1, "manual": manual_next}
                 )
@@ -93,6 +105,7 @@ def build_bracket(
                     "trial": t["id"],
                     "number": t["number"],
                     "value": finite(res["value"]) if res is not None else None,
+                    "se": finite(res.get("se")) if res is not None else None,
                     "has_result": res is not None,
                     "rank": None,
                     "status": t["status"],
@@ -125,13 +138,75 @@ def build_bracket(
                     "budget": plan_budgets.get(rung, budgets.get((b, rung))),
                     "size": len(cells),
                     "planned_size": plan_sizes.get(rung),
+                    "cut": _cut_line(cells),
+                    "next_corr": None,
                     "cells": cells,
                 }
             )
+        for low, high in zip(rungs, rungs[1:], strict=False):
+            low["next_corr"] = rank_correlation(low["cells"], high["cells"])
         out.append(
             {"bracket": b, "entry": first, "rungs": rungs, "promotions": promotions.get(b, [])}
         )
     return out
+
+
+# Intervals are value ± Z * se: the science fair's "average score ± its uncertainty" (95 %).
+Z = 1.96
+
+
+def _cut_line(cells: list[dict[str, Any]]) -> float | None:
+    """Where the rule cut this rung: halfway between its worst trial promoted by the rule and
+    its best trial with a result that was not promoted (None until both exist). Marks each
+    ranked cell ``noise``: its interval (value ± Z se) reaches across that line, so the
+    validation set cannot tell on which side it belongs ("within noise")."""
+    ranked = [c for c in cells if c["rank"] is not None]
+    kept = [c for c in ranked if c["promotion"] == "rule"]
+    left = [c for c in ranked if c["promoted_to"] is None and c["state"] not in ACTIVE]
+    for cell in cells:
+        cell["noise"] = False
+    if not kept or not left:
+        return None
+    line = (kept[-1]["value"] + left[0]["value"]) / 2
+    for cell in ranked:
+        se = cell["se"]
+        cell["noise"] = se is not None and abs(cell["value"] - line) <= Z * se
+    return line
+
+
+def rank_correlation(
+    cells: Iterable[Mapping[str, Any]], later: Iterable[Mapping[str, Any]]
+) -> dict[str, Any] | None:
+    """Spearman's rank correlation between two rungs' results over the trials in both
+    ("does the small budget predict the large one?"); None under 3 such trials."""
+    first = {c["trial"]: c["value"] for c in cells if c["value"] is not None}
+    pairs = [
+        (first[c["trial"]], c["value"])
+        for c in later
+        if c["value"] is not None and c["trial"] in first
+    ]
+    if len(pairs) < 3:
+        return None
+    xs, ys = _ranks([x for x, _ in pairs]), _ranks([y for _, y in pairs])
+    mx, my = sum(xs) / len(xs), sum(ys) / len(ys)
+    cov = sum((x - mx) * (y - my) for x, y in zip(xs, ys, strict=True))
+    spread = math.sqrt(sum((x - mx) ** 2 for x in xs) * sum((y - my) ** 2 for y in ys))
+    return {"rho": cov / spread if spread else None, "n": len(pairs)}
+
+
+def _ranks(values: list[float]) -> list[float]:
+    """1-based ranks, ties sharing their average rank."""
+    order = sorted(range(len(values)), key=values.__getitem__)
+    ranks = [0.0] * len(values)
+    i = 0
+    while i < len(order):
+        j = i
+        while j + 1 < len(order) and values[order[j + 1]] == values[order[i]]:
+            j += 1
+        for k in range(i, j + 1):
+            ranks[order[k]] = (i + j) / 2 + 1
+        i = j + 1
+    return ranks
 
 
 def planned_rungs(sweep: Sweep, brackets: Iterable[int]) -> dict[int, dict[str, Any]]:
@@ -173,7 +248,7 @@ def bracket(sweep: Sweep) -> dict[str, Any]:
     """
     trials = list(
         Trial.objects.filter(sweep=sweep).values(
-            "id", "number", "status", "bracket", "rung", "budget", "manual_rungs"
+            "id", "number", "status", "bracket", "rung", "budget", "manual_rungs", "tie_rungs"
         )
     )
     results = rung_results(sweep)

@@ -38,6 +38,7 @@ class TrialRow(TypedDict):
     rung: int
     budget: float
     manual_rungs: list[int]
+    tie_rungs: list[int]
     step: int
     resource_done: float
     best_value: float | None
@@ -66,6 +67,7 @@ class RungResultRow(TypedDict):
     rung: int
     budget: float
     value: float | None
+    se: float | None  # the value's standard error, when the trainer reports one
     manual: bool
     created_at: str | None
 
@@ -123,7 +125,7 @@ def _finite_tree(value: Any) -> Any:
 
 TRIAL_FIELDS = (
     "id", "number", "status", "params", "manual", "bracket", "rung", "budget", "manual_rungs",
-    "step", "resource_done", "best_value", "worker", "error", "created_at", "started_at",
+    "tie_rungs", "step", "resource_done", "best_value", "worker", "error", "created_at", "started_at",
     "finished_at", "checkpoint",
 )  # fmt: skip
 
@@ -144,6 +146,7 @@ def trial_row(values: Mapping[str, Any], ctx: RowContext) -> TrialRow:
         row[key] = iso(row.get(key))
     row["best_value"] = finite(row.get("best_value"))
     row["manual_rungs"] = list(row.get("manual_rungs") or [])
+    row["tie_rungs"] = list(row.get("tie_rungs") or [])
     row["error"] = (row.get("error") or "")[-500:]
     # Where the files are is the workers' business; the page needs whether they exist.
     row["has_checkpoint"] = bool(row.pop("checkpoint", ""))
@@ -169,7 +172,7 @@ def trial_rows(sweep: Sweep | int, *, ids: Iterable[int] | None = None) -> list[
 
 def rung_results(sweep: Sweep | int, *, after: int = 0) -> list[RungResultRow]:
     """The sweep's rung results with id > ``after``, oldest first: id, trial, rung, budget,
-    value (None for NaN / inf), manual, created_at."""
+    value (None for NaN / inf), se (its standard error, or None), manual, created_at."""
     sweep_id = sweep if isinstance(sweep, int) else sweep.pk
     rows = RungResult.objects.filter(sweep_id=sweep_id, id__gt=after).order_by("id")
     return [
@@ -179,10 +182,13 @@ def rung_results(sweep: Sweep | int, *, after: int = 0) -> list[RungResultRow]:
             "rung": r["rung"],
             "budget": r["budget"],
             "value": finite(r["value"]),
+            "se": finite(r["se"]),
             "manual": r["manual"],
             "created_at": iso(r["created_at"]),
         }
-        for r in rows.values("id", "trial_id", "rung", "budget", "value", "manual", "created_at")
+        for r in rows.values(
+            "id", "trial_id", "rung", "budget", "value", "se", "manual", "created_at"
+        )
     ]
 
 

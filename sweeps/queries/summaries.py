@@ -13,8 +13,8 @@ from typing import Any, TypedDict
 import numpy as np
 from django.db.models import Count
 
-from sweeps.actions import row_actions
-from sweeps.models import RungResult, Sweep, Trial
+from sweeps.actions import row_actions, sweep_row
+from sweeps.models import FinalEvaluation, RungResult, Sweep, Trial
 from sweeps.queries.rows import BestTrial, finite, iso
 from sweeps.states import TrialStatus
 
@@ -50,6 +50,26 @@ def best_trial(trials: Iterable[Mapping[str, Any]], mode: str) -> dict[str, Any]
     }
 
 
+def final_evaluation(sweep: Sweep) -> dict[str, Any] | None:
+    """The sweep's one look at its test set: which trial, who asked and when, and the test
+    metrics once a worker has them (None until someone asks; no query before)."""
+    if not sweep.tested:
+        return None
+    row = FinalEvaluation.objects.filter(sweep_id=sweep.pk).select_related("user", "trial").first()
+    if row is None:
+        return None
+    return {
+        "trial": row.trial.number,
+        "trial_id": row.trial_id,
+        "status": row.status,
+        "metrics": row.metrics,
+        "error": row.error,
+        "user": row.user.get_username() if row.user else None,
+        "created_at": iso(row.created_at),
+        "finished_at": iso(row.finished_at),
+    }
+
+
 def summarize(sweep: Sweep, trials: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
     """:func:`sweep_summary` from trial rows already in hand (the live tailer has them)."""
     counts: dict[str, int] = defaultdict(int)
@@ -81,7 +101,7 @@ def summarize(sweep: Sweep, trials: Sequence[Mapping[str, Any]]) -> dict[str, An
         "created_at": iso(sweep.created_at),
         "started_at": iso(sweep.started_at),
         "finished_at": iso(sweep.finished_at),
-        "actions": row_actions("sweep", {"status": sweep.status}),
+        "actions": row_actions("sweep", sweep_row(sweep)),
     }
 
 
@@ -92,7 +112,7 @@ def sweep_state(sweep: Sweep) -> dict[str, Any]:
         "status": sweep.status,
         "concurrency": sweep.concurrency,
         "max_trials": sweep.max_trials,
-        "actions": row_actions("sweep", {"status": sweep.status}),
+        "actions": row_actions("sweep", sweep_row(sweep)),
     }
 
 

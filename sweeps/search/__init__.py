@@ -1,7 +1,8 @@
 """The search engine: spaces, samplers and schedulers, in pure Python.
 
 This package imports numpy, scipy and scikit-optimize only — never Django (a test scans
-for it) — and is tested without a database. The app talks to it through frozen snapshots
+for it) — and is tested without a database. scipy, scikit-learn and scikit-optimize load
+when a Sobol or Bayesian sampler is first used, not on import (``tests/test_light_imports.py``). The app talks to it through frozen snapshots
 and explicit decisions::
 
     space = parse_space(sweep.space_spec)                       # SpaceError on a bad space
@@ -45,6 +46,8 @@ rung in the trial's ``manual_promotions``.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from sweeps.search.decisions import (
     ACTIVE,
     COMPLETED,
@@ -72,16 +75,12 @@ from sweeps.search.decisions import (
 )
 from sweeps.search.encoding import SkoptEncoder, validate_config
 from sweeps.search.samplers import (
-    BayesSampler,
-    Explanation,
     GridSampler,
     History,
     Observation,
-    PooledSampler,
     Proposal,
     RandomSampler,
     Sampler,
-    SobolSampler,
     build_sampler,
     history_from_snapshot,
     validate_sampler_config,
@@ -100,6 +99,27 @@ from sweeps.search.schedulers import (
     validate_scheduler_config,
 )
 from sweeps.search.space import Parameter, Space, SpaceError, check_grid, parse_space
+
+if TYPE_CHECKING:
+    from sweeps.search.samplers import BayesSampler, Explanation, PooledSampler, SobolSampler
+
+_LAZY = ("BayesSampler", "Explanation", "PooledSampler", "SobolSampler")
+
+
+def __getattr__(name: str) -> Any:
+    # The samplers that need scipy or scikit-optimize load on first use; see samplers/.
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    from sweeps.search import samplers
+
+    value = getattr(samplers, name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "ACTIVE",

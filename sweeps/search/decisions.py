@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from types import MappingProxyType
 from typing import Any
 
@@ -37,6 +38,7 @@ __all__ = [
     "Decision",
     "Finish",
     "Promote",
+    "SettledBracket",
     "Start",
     "Stop",
     "SweepSnapshot",
@@ -96,6 +98,8 @@ class TrialSnapshot:
     results: Mapping[int, float] = field(default_factory=dict)
     manual_promotions: frozenset[int] = frozenset()
     manual: bool = False
+    # rung -> the standard error of that rung's result, where the trainer reported one
+    errors: Mapping[int, float] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.status not in STATUSES:
@@ -130,6 +134,29 @@ class TrialSnapshot:
 
 
 @dataclass(frozen=True)
+class SettledBracket:
+    """A bracket of a synchronous scheduler (sha, hyperband) with nothing left to decide,
+    given by its size instead of its trials.
+
+    Settled means every trial in it is finished: stopped or completed with a result at the
+    rung it is at, or killed, failed or diverged. Such a bracket yields no stop, promotion or
+    wait; only its size still counts (places left at its entry rung, the sweep's trial count
+    and the sampler's index). ``trials``: how many it holds; ``proposed``: how many of them
+    the sampler proposed (not enqueued by hand).
+    """
+
+    trials: int
+    proposed: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.proposed <= self.trials:
+            raise ValueError(
+                f"a settled bracket needs 0 <= proposed <= trials, got {self.proposed} "
+                f"and {self.trials}"
+            )
+
+
+@dataclass(frozen=True)
 class SweepSnapshot:
     """Everything a scheduler may look at, frozen.
 
@@ -137,12 +164,17 @@ class SweepSnapshot:
     trials pending or running). ``max_trials``: cap on the number of trials (None = no cap);
     queued manual configs are started even when it is reached. ``queued_configs``: configs
     a user enqueued, in order; the first ones are started before anything else.
+    ``settled``: bracket -> :class:`SettledBracket`, brackets whose trials are left out of
+    ``trials`` (only sha and hyperband, with a sampler that reads nothing but how many
+    configs it proposed, accept them); a sweep of 10,000 trials is then decided from the
+    few brackets still running.
     """
 
     trials: tuple[TrialSnapshot, ...] = ()
     free_slots: int = 1
     max_trials: int | None = None
     queued_configs: tuple[Mapping[str, Any], ...] = ()
+    settled: Mapping[int, SettledBracket] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.free_slots < 0:
@@ -152,9 +184,30 @@ class SweepSnapshot:
         ids = [t.id for t in self.trials]
         if len(set(ids)) != len(ids):
             raise ValueError("trial ids must be unique within a snapshot")
+        for t in self.trials:
+            if t.bracket in self.settled:
+                raise ValueError(
+                    f"trial {t.id} is in bracket {t.bracket}, which the snapshot gives as "
+                    "settled: a settled bracket is given by its size alone"
+                )
+        if any(b < 0 for b in self.settled):
+            raise ValueError("settled brackets must be >= 0")
         object.__setattr__(self, "trials", tuple(sorted(self.trials, key=lambda t: t.id)))
         object.__setattr__(
             self, "queued_configs", tuple(_frozen_map(c) for c in self.queued_configs)
+        )
+        object.__setattr__(self, "settled", _frozen_map(self.settled))
+
+    @cached_property
+    def n_trials(self) -> int:
+        """Trials the sweep has placed: those in ``trials`` and those in settled brackets."""
+        return len(self.trials) + sum(s.trials for s in self.settled.values())
+
+    @cached_property
+    def n_proposed(self) -> int:
+        """Of :attr:`n_trials`, those the sampler proposed (not enqueued by hand)."""
+        return sum(1 for t in self.trials if not t.manual) + sum(
+            s.proposed for s in self.settled.values()
         )
 
     def trial(self, trial_id: int) -> TrialSnapshot:
@@ -189,13 +242,15 @@ class Promote:
     """Resume trial ``trial_id`` (from its checkpoint) and train it up to ``budget``.
 
     ``manual``: a user asked for it (manual promotion or budget extension); the app records
-    ``rung`` in the trial's ``manual_promotions``.
+    ``rung`` in the trial's ``manual_promotions``. ``tie``: see ``keep_ties`` in
+    :mod:`sweeps.search.schedulers`.
     """
 
     trial_id: int
     rung: int
     budget: float
     manual: bool = False
+    tie: bool = False  # promoted by ``keep_ties``: within noise of the last one the rule kept
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-from skopt.space import Categorical, Dimension, Integer, Real
+from typing import TYPE_CHECKING, Any
 
 from sweeps.search.space import (
     CATEGORICAL,
@@ -33,6 +31,9 @@ from sweeps.search.space import (
     is_finite_number,
     shown_value,
 )
+
+if TYPE_CHECKING:
+    from skopt.space import Dimension
 
 __all__ = [
     "SkoptEncoder",
@@ -145,6 +146,10 @@ class SkoptEncoder:
 
     @staticmethod
     def _dimension(p: Parameter) -> Dimension:
+        # Here, not at the top: the unit-cube half of this module serves the grid, random
+        # and Sobol samplers, which must not pay for scikit-optimize (~1.5 s, ~90 MB).
+        from skopt.space import Categorical, Integer, Real
+
         if p.kind == CATEGORICAL:
             return Categorical(list(range(len(p.choices))), name=p.name)
         assert p.low is not None and p.high is not None

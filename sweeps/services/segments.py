@@ -166,18 +166,23 @@ def finish_segment(
     resource_done: float,
     step: int,
     checkpoint: str,
+    se: float | None = None,
 ) -> None:
-    """Record a finished rung (once: unique per trial and rung) and let the scheduler decide."""
+    """Record a finished rung (once: unique per trial and rung) and let the scheduler decide.
+
+    ``se``: the objective's standard error, when the trainer reports ``<metric>_se``."""
     with transaction.atomic():
         trial = _claimed_segment(trial_id, attempt)
         if trial is None or trial.rung != rung:
             return _advance_after_stale(trial_id)
         roll_up(trial)  # the segment's points are final
         finite = value if value is not None and math.isfinite(value) else None
+        if finite is None or se is None or not (math.isfinite(se) and se >= 0):
+            se = None
         RungResult.objects.get_or_create(
             trial=trial, rung=rung,
             defaults={"sweep_id": trial.sweep_id, "budget": trial.budget, "value": finite,
-                      "manual": rung in trial.manual_rungs},
+                      "se": se, "manual": rung in trial.manual_rungs},
         )  # fmt: skip
         trial.resource_done, trial.step, trial.checkpoint = resource_done, step, checkpoint
         trial.best_value = _best(trial.sweep, trial.best_value, finite)
@@ -212,6 +217,9 @@ def interrupt_segment(
         trial = _claimed_segment(trial_id, attempt)
         if trial is None:
             return _advance_after_stale(trial_id)
+        # A script stopped by a signal reports its last checkpoint's step: what it logged
+        # after that is trained again on resume.
+        drop_points_after(trial, step)
         roll_up(trial)
         trial.resource_done, trial.step, trial.checkpoint = resource_done, step, checkpoint
         trial.worker, trial.heartbeat_at = "", None

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from sweeps.models import Sweep
 from sweeps.services.turns import _after_commit
+from sweeps.services.workers import launch_warnings
 from sweeps.states import SweepStatus
 from sweeps.transitions import Conflict, move_status, record_event
 from sweeps.validation import clean_spec
@@ -17,15 +18,20 @@ from sweeps.validation import clean_spec
 def create_sweep(spec: Any, user: Any) -> Sweep:
     """Validate ``spec`` and create a sweep owned by ``user``; start it if ``spec["start"]``.
 
-    Raises SpaceError (field -> rule) and creates nothing when the spec is bad.
+    Raises SpaceError (field -> rule) and creates nothing when the spec is bad, or when
+    workers are live and none can run its trainer (:func:`launch_warnings`). The sweep
+    returned carries ``warnings``: a list of messages for the one who launched it (no
+    worker is running), empty when there is nothing to say.
     """
-    cleaned = clean_spec(spec)
+    cleaned = clean_spec(spec, user=user)
+    warnings = launch_warnings(cleaned["trainer"])
     start = cleaned.pop("start")
     with transaction.atomic():
         sweep = Sweep.objects.create(owner=user, **cleaned)
         record_event(sweep, "created", f"sweep {sweep.name!r} created", user=user)
         if start:
             _start(sweep, user)
+    sweep.warnings = warnings  # type: ignore[attr-defined]  # for this launch, not a column
     return sweep
 
 

@@ -107,7 +107,8 @@ def test_rows_and_api_objects_carry_their_actions(
     assert api.get(f"/api/sweeps/{sweep.pk}/").json()["actions"] == ["update_sweep", "enqueue"]
     assert api.get(f"/api/trials/{t.pk}/").json()["actions"] == []
     Trial.objects.filter(pk=t.pk).update(checkpoint="/ckpt/1")
-    assert api.get(f"/api/sweeps/{sweep.pk}/trials/").json()[0]["actions"] == ["extend"]
+    trials = api.get(f"/api/sweeps/{sweep.pk}/trials/").json()["results"]
+    assert trials[0]["actions"] == ["extend"]
     from sweeps import queries
 
     assert queries.trial_rows(sweep)[0]["actions"] == ["extend"]
@@ -173,9 +174,18 @@ REST: dict[str, tuple[str, str]] = {
     "resume": ("post", "/api/trials/{trial}/resume/"),
     "promote": ("post", "/api/trials/{trial}/promote/"),
     "extend": ("post", "/api/trials/{trial}/extend/"),
+    "final_evaluation": ("post", "/api/sweeps/{sweep}/final_evaluation/"),
 }
-GOOD_BODY = {"update_sweep": {"concurrency": 3}, "enqueue": {"params": {"lr": 0.01}}}
-BAD_BODY = {"update_sweep": ({"concurrency": 0}, "concurrency"), "enqueue": ({}, "params")}
+GOOD_BODY = {
+    "update_sweep": {"concurrency": 3},
+    "enqueue": {"params": {"lr": 0.01}},
+    "final_evaluation": {"trial_number": 1},
+}
+BAD_BODY = {
+    "update_sweep": ({"concurrency": 0}, "concurrency"),
+    "enqueue": ({}, "params"),
+    "final_evaluation": ({}, "trial_number"),
+}
 
 
 def test_every_registered_action_has_its_rest_route_listed_here() -> None:

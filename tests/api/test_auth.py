@@ -38,7 +38,7 @@ def test_a_wrong_token_is_401(sweep: Sweep) -> None:
 def test_a_token_authenticates_without_csrf(owner: Any, client_for: Any, sweep: Sweep) -> None:
     client = client_for(owner)
     client.handler.enforce_csrf_checks = True
-    assert client.get(reverse("api-sweeps")).json()[0]["name"] == "shared"
+    assert client.get(reverse("api-sweeps")).json()["results"][0]["name"] == "shared"
     response = client.post(reverse("api-sweep-pause", args=[sweep.pk]))
     assert response.status_code == 200 and response.json()["status"] == "paused"
 

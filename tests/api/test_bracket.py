@@ -46,3 +46,30 @@ def test_bracket_of_a_sweep_without_trials_is_empty(
     body = client_for(owner).get(reverse("api-sweep-bracket", args=[sweep.pk])).json()
     assert body["sweep"] == sweep.pk
     assert all(cell == [] for b in body["brackets"] for r in b["rungs"] for cell in [r["cells"]])
+
+
+def test_rungs_carry_the_cut_line_noise_flags_and_rank_correlation(
+    owner: Any, client_for: Any
+) -> None:
+    from sweeps.models import RungResult
+    from tests.api.factories import make_sweep, make_trial
+
+    sweep = make_sweep(owner, scheduler={"name": "sha", "min_resource": 1, "max_resource": 3,
+                                         "eta": 3})  # fmt: skip
+    values = {1: (0.30, 0.20), 2: (0.40, 0.35), 3: (0.41, 0.42), 4: (0.60, None)}
+    for number, (low, high) in values.items():
+        promoted = high is not None
+        trial = make_trial(sweep, number, status="running" if promoted else "stopped",
+                           rung=1 if promoted else 0)  # fmt: skip
+        se = 0.1 if number == 3 else 0.01  # trial 3's interval reaches across the cut
+        RungResult.objects.create(sweep=sweep, trial=trial, rung=0, budget=1, value=low, se=se)
+        if promoted:
+            RungResult.objects.create(sweep=sweep, trial=trial, rung=1, budget=3, value=high)
+    body = client_for(owner).get(reverse("api-sweep-bracket", args=[sweep.pk])).json()
+    first = body["brackets"][0]["rungs"][0]
+    assert first["cut"] == pytest.approx((0.41 + 0.60) / 2)
+    assert [c["noise"] for c in first["cells"]] == [False, False, True, False]
+    assert [c["se"] for c in first["cells"]] == [0.01, 0.01, 0.1, 0.01]
+    # 3 trials in both rungs, the same order at 1 and 3 epochs.
+    assert first["next_corr"] == {"rho": pytest.approx(1.0), "n": 3}
+    assert body["brackets"][0]["rungs"][1]["next_corr"] is None

@@ -32,6 +32,31 @@ def test_launch_read_and_list(client: Client) -> None:
     assert client.trials(sweep["id"]) == []
 
 
+def test_trials_and_sweeps_are_collected_from_every_page(
+    client: Client, owner: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sweeps import client as client_module
+    from tests.api.factories import make_sweep, make_trial
+
+    monkeypatch.setattr(client_module, "PAGE_SIZE", 3)
+    sweep = make_sweep(owner)
+    for number in range(1, 11):
+        make_trial(sweep, number)
+    others = [make_sweep(owner, name=f"other {i}").pk for i in range(4)]
+    sent: list[dict[str, Any]] = []
+    request = client.request
+
+    def counted(method: str, path: str, body: Any = None, query: Any = None, **kw: Any) -> Any:
+        sent.append(dict(query or {}))
+        return request(method, path, body, query, **kw)
+
+    monkeypatch.setattr(client, "request", counted)
+    assert [t["number"] for t in client.trials(sweep.pk)] == list(range(1, 11))
+    assert len(sent) == 4 and all(q["page_size"] == 3 for q in sent)
+    assert "cursor" not in sent[0] and all(q["cursor"] for q in sent[1:])
+    assert [s["id"] for s in client.sweeps()] == sorted([sweep.pk, *others], reverse=True)
+
+
 def test_a_bad_spec_raises_with_status_and_every_field(client: Client) -> None:
     with pytest.raises(ApiError) as caught:
         client.launch(spec(max_trials=0, trainer_args={"batch_size": -1}))
@@ -126,3 +151,13 @@ def test_url_and_token_from_the_environment(live_server: Any, owner: Any, monkey
     monkeypatch.setenv("RUNGS_URL", f"{live_server.url}/api/")
     monkeypatch.setenv("RUNGS_TOKEN", Token.objects.create(user=owner).key)
     assert Client().sweeps() == []
+
+
+def test_workers_and_a_launch_warning(client: Client) -> None:
+    from tests.factories import make_worker
+
+    assert client.launch(spec(name="nobody home"))["warnings"][0].startswith("no worker is running")
+    make_worker("cpu0@a:1", ["toy"])
+    [worker] = client.workers()
+    assert (worker["name"], worker["state"], worker["trainers"]) == ("cpu0@a:1", "idle", ["toy"])
+    assert client.launch(spec(name="served"))["warnings"] == []

@@ -42,7 +42,7 @@ def test_the_sweep_list_reads_2_and_20_sweeps_in_as_many_queries(
     two = _queries(client, url)
     for i in range(2, 20):
         _sweep_with_trials(owner, 3, name=f"s{i}", objective_mode="max" if i % 2 else "min")
-    assert len(client.get(url).json()) == 20
+    assert len(client.get(url).json()["results"]) == 20
     assert _queries(client, url) == two
 
 
@@ -53,5 +53,5 @@ def test_the_trial_list_reads_2_and_20_trials_in_as_many_queries(
     small, large = _sweep_with_trials(owner, 2), _sweep_with_trials(owner, 20)
     two = _queries(client, reverse("api-sweep-trials", args=[small.pk]))
     url = reverse("api-sweep-trials", args=[large.pk])
-    assert len(client.get(url).json()) == 20
+    assert len(client.get(url).json()["results"]) == 20
     assert _queries(client, url) == two

@@ -43,7 +43,7 @@ def test_list_shows_own_and_shared_sweeps_with_summaries(
 ) -> None:
     mine = make_sweep(viewer, name="carol's own")
     make_sweep(stranger, name="bob's secret")
-    body = client_for(viewer).get(reverse("api-sweeps")).json()
+    body = client_for(viewer).get(reverse("api-sweeps")).json()["results"]
     assert {s["name"] for s in body} == {"shared", "carol's own"}
     by_id = {s["id"]: s for s in body}
     assert by_id[sweep.pk]["counts"]["completed"] == 1
@@ -53,13 +53,14 @@ def test_list_shows_own_and_shared_sweeps_with_summaries(
 
 def test_staff_list_everything(staff: Any, stranger: Any, client_for: Any, sweep: Sweep) -> None:
     make_sweep(stranger, name="bob's secret")
-    names = {s["name"] for s in client_for(staff).get(reverse("api-sweeps")).json()}
+    names = {s["name"] for s in client_for(staff).get(reverse("api-sweeps")).json()["results"]}
     assert names == {"shared", "bob's secret"}
 
 
 def test_list_of_a_user_with_nothing_is_empty(stranger: Any, client_for: Any, sweep: Sweep) -> None:
     response = client_for(stranger).get(reverse("api-sweeps"))
-    assert response.status_code == 200 and response.json() == []
+    assert response.status_code == 200
+    assert response.json() == {"next": None, "previous": None, "results": []}
 
 
 def test_list_query_count_does_not_grow_per_trial(
@@ -72,4 +73,4 @@ def test_list_query_count_does_not_grow_per_trial(
     client = client_for(owner)
     # auth (2) + sweeps (1) + counts (1) + one best-trial query per sweep (5)
     with django_assert_max_num_queries(10):
-        assert len(client.get(reverse("api-sweeps")).json()) == 5
+        assert len(client.get(reverse("api-sweeps")).json()["results"]) == 5

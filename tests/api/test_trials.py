@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db
 def test_trials_of_a_sweep_in_number_order_with_rung_results(
     viewer: Any, client_for: Any, sweep: Sweep
 ) -> None:
-    body = client_for(viewer).get(reverse("api-sweep-trials", args=[sweep.pk])).json()
+    body = client_for(viewer).get(reverse("api-sweep-trials", args=[sweep.pk])).json()["results"]
     assert [t["number"] for t in body] == [1, 2, 3, 4]
     first = body[0]
     assert first["status"] == "completed" and first["best_value"] == 0.3

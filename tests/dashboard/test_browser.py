@@ -135,6 +135,8 @@ class BrowserCase(ChannelsLiveServerTestCase):
 class TestLivePage(BrowserCase):
     def test_bracket_shows_rung_sizes_promotions_and_marks(self) -> None:
         data = build_sha_sweep(self.user)
+        for trial in (data["trials"][n] for n in (3, 4, 5)):
+            add_points(trial, "train_loss", range(5), [1.0 - i / 10 for i in range(5)])
         self.open_sweep(data["sweep"].pk)
         sizes = self.page.eval_on_selector_all(
             "#bracket .rung", "els => els.map(e => Number(e.dataset.size))"
@@ -158,10 +160,25 @@ class TestLivePage(BrowserCase):
         assert self.page.locator(".cell.state-paused").count() == 1
         running = self.page.locator(".cell.state-running").first
         assert running.evaluate("e => getComputedStyle(e, '::after').animationName") == "pulse"
-        # Clicking a cell selects the trial everywhere: the table row too.
-        self.page.locator('.rung[data-rung="0"] .cell[data-number="4"]').click()
-        row = self.page.locator(f'#trials tr[data-trial="{data["trials"][4].pk}"]')
+
+        # Clicking a cell selects the trial everywhere: the table row too, and its curve is
+        # drawn wider while the others fade (restyled in place); a second click undoes it.
+        def styles() -> dict[int, tuple[float, float]]:
+            return {t: (o, w) for t, o, w in self.page.evaluate(
+                "Array.from(document.getElementById('chart-loss').data,"
+                " (t) => [t.meta.trial, t.opacity, t.line.width])")}  # fmt: skip
+
+        chosen = data["trials"][4].pk
+        cell4 = self.page.locator('.rung[data-rung="0"] .cell[data-number="4"]')
+        cell4.click()
+        row = self.page.locator(f'#trials tr[data-trial="{chosen}"]')
         assert "selected" in (row.get_attribute("class") or "")
+        lit = styles()
+        assert len(lit) == 3 and lit[chosen][0] == 1, lit
+        assert all(o == 0.18 and w < lit[chosen][1] for t, (o, w) in lit.items() if t != chosen)
+        cell4.click()
+        assert {o for o, _ in styles().values()} == {1}
+        cell4.click()
         self.screenshot("sweep-bracket.png")
 
     def test_curves_grow_without_reload(self) -> None:

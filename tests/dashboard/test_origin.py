@@ -6,11 +6,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from channels.testing import WebsocketCommunicator
 
-from dashboard.asgi import application, origin_allowed, parse_origin
+from dashboard.asgi import origin_allowed, parse_origin
 from tests.dashboard.conftest import make_sweep
-from tests.dashboard.test_consumer import _session_cookie
+from tests.dashboard.test_consumer import _full_app_connect, _session_cookie
 
 
 def _scope(
@@ -101,8 +100,5 @@ async def test_the_full_stack_refuses_another_port(user: Any, port: bytes, conne
         (b"origin", b"http://localhost:" + port),
         (b"cookie", _session_cookie(user)),
     ]
-    comm = WebsocketCommunicator(application, f"/ws/sweeps/{sweep.pk}/", headers=headers)
-    connected, _ = await comm.connect(timeout=10)
+    connected, _ = await _full_app_connect(f"/ws/sweeps/{sweep.pk}/", headers)
     assert connected is connects
-    if connected:
-        await comm.disconnect()

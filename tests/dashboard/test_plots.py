@@ -74,8 +74,10 @@ def test_history_has_best_so_far_line() -> None:
     fig = plots.history_figure(rows, mode="min", metric="val_loss")
     points, best = fig["data"]
     assert points["x"] == [1, 2, 3] and points["marker"]["color"] == [0, 1, 1]
-    assert best["y"] == [0.5, 0.5, 0.2]
-    assert plots.history_figure(rows, mode="max", metric="acc")["data"][1]["y"] == [0.5, 0.7, 0.7]
+    # The step line keeps the points where the best changes, and the last one.
+    assert best["x"] == [1, 3] and best["y"] == [0.5, 0.2]
+    best_max = plots.history_figure(rows, mode="max", metric="acc")["data"][1]
+    assert best_max["x"] == [1, 2, 3] and best_max["y"] == [0.5, 0.7, 0.7]
     by_time = plots.history_figure(rows, mode="min", metric="val_loss", x="time")
     assert by_time["layout"]["xaxis"]["type"] == "date"
 
@@ -107,9 +109,12 @@ def test_parallel_coordinates_encode_log_and_categorical_axes() -> None:
 def test_importance_bars_largest_on_top_and_empty_note() -> None:
     fig = plots.importance_figure({"lr": 0.7, "layers": 0.3})
     assert fig["data"][0]["y"] == ["layers", "lr"]
-    assert "needs 4 finished trials" in plots.importance_figure({})["layout"]["title"]["text"]
+    assert "annotations" not in fig["layout"]
+    [note] = plots.importance_figure({})["layout"]["annotations"]
+    assert note["text"] == "needs 4 finished trials with different results"
     pending = plots.importance_figure(None)  # not computed yet: the socket brings it
-    assert "computing" in pending["layout"]["title"]["text"] and pending["data"][0]["y"] == []
+    assert pending["layout"]["annotations"][0]["text"] == "computing…"
+    assert pending["data"][0]["y"] == []
 
 
 def test_surrogate_figure_has_band_mean_results_and_acquisition() -> None:

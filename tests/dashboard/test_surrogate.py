@@ -14,14 +14,15 @@ pytestmark = pytest.mark.django_db
 BAYES = {"name": "bayes", "base_estimator": "GP", "acq_func": "EI", "n_initial_points": 3}
 
 
-def _bayes_sweep(user: Any, n: int = 6) -> Any:
+def _bayes_sweep(user: Any, n: int = 6, rung: int = 2) -> Any:
+    """A successive-halving sweep (rungs 0-2) with ``n`` results at ``rung``."""
     sweep = make_sweep(user, sampler=BAYES)
     for i in range(1, n + 1):
         lr = 10 ** (-4 + 3 * i / n)
         trial = make_trial(
             sweep, i, status="stopped", params={"lr": lr, "layers": 1 + i % 4, "opt": "adam"}
         )
-        add_result(trial, 0, 1.0, (i - n / 2) ** 2 / 10)
+        add_result(trial, rung, 3.0**rung, (i - n / 2) ** 2 / 10)
     return sweep
 
 
@@ -34,6 +35,18 @@ def test_surrogate_along_a_parameter(user: Any) -> None:
     assert len(observed["x"]) == 6
     assert acquisition["yaxis"] == "y2"
     assert out["figure"]["layout"]["xaxis"]["type"] == "log"
+
+
+def test_the_panel_says_which_rung_the_model_is_fitted_on_and_why(user: Any) -> None:
+    title = analytics.surrogate(_bayes_sweep(user).pk, "lr")["figure"]["layout"]["title"]
+    assert "fitted on rung 2" in title["text"]
+
+
+def test_low_rung_results_nobody_confirmed_give_no_model(user: Any) -> None:
+    # Rung 0 of 0-2 with no trial above it: nothing says its ranking holds at the full
+    # budget, so the sampler draws at random, and the panel says so instead of a model.
+    with pytest.raises(ValueError, match="no model yet, configs are drawn at random"):
+        analytics.surrogate(_bayes_sweep(user, rung=0).pk, "lr")
 
 
 def test_surrogate_refuses_non_bayes_and_unknown_parameter(user: Any) -> None:

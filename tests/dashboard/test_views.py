@@ -192,7 +192,7 @@ def test_first_render_fits_no_forest_and_the_socket_brings_importance(
     monkeypatch.setattr(analytics, "param_importance", forest)
     url = f"/sweeps/{data['sweep'].pk}/"
     first = _snapshot(_client(user).get(url).content.decode())["analytics"]["importance"]
-    assert fits == [] and "computing" in first["layout"]["title"]["text"]
+    assert fits == [] and first["layout"]["annotations"][0]["text"] == "computing…"
     # The live tailer computes the panels off the request path as the page's socket opens.
     trials, results = queries.trial_rows(data["sweep"]), queries.rung_results(data["sweep"])
     pushed = analytics.panels(queries.summarize(data["sweep"], trials), trials, results)

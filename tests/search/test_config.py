@@ -27,7 +27,8 @@ from sweeps.search import (
 
 def test_sampler_defaults_are_filled_in(mixed_space: Space) -> None:
     assert validate_sampler_config({"name": "bayes"}, mixed_space) == {
-        "name": "bayes", "base_estimator": "GP", "acq_func": "gp_hedge", "n_initial_points": 10
+        "name": "bayes", "base_estimator": "GP", "acq_func": "gp_hedge", "n_initial_points": 10,
+        "random_fraction": 0.0, "min_rank_corr": 0.7,
     }  # fmt: skip
     assert validate_sampler_config({"name": "sobol"}, mixed_space) == {"name": "sobol"}
 
@@ -46,6 +47,9 @@ def test_sampler_defaults_are_filled_in(mixed_space: Space) -> None:
         ({"name": "bayes", "n_initial_points": 1}, "sampler.n_initial_points", "integer from 2"),
         ({"name": "bayes", "n_initial_points": True}, "sampler.n_initial_points", "integer from 2"),
         ({"name": "random", "seed": 3}, "sampler.seed", "not a setting of the random sampler"),
+        ({"name": "bayes", "random_fraction": 0.9}, "sampler.random_fraction", "from 0 to 0.5"),
+        ({"name": "bayes", "random_fraction": "a"}, "sampler.random_fraction", "a number"),
+        ({"name": "bayes", "min_rank_corr": True}, "sampler.min_rank_corr", "from -1 to 1"),
     ],
 )
 def test_bad_sampler_config_names_the_field_and_rule(
@@ -78,7 +82,7 @@ def test_grid_needs_steps_and_respects_the_cap(mixed_space: Space, grid_space: S
         ({"name": "fifo"}, {"scheduler.max_resource": "is required"}),
         ({"name": "fifo", "max_resource": 5, "min_resource": 9}, {"scheduler.min_resource": "must be <= max_resource (9.0 > 5.0)"}),
         ({"name": "median", "min_resource": 1, "max_resource": 9, "min_trials": 0}, {"scheduler.min_trials": "must be an integer >= 1, got 0"}),
-        ({"name": "asha", "min_resource": 1, "max_resource": 9, "grace": 2}, {"scheduler.grace": "is not a setting of the asha scheduler; allowed: ['eta', 'max_resource', 'min_resource', 'name']"}),
+        ({"name": "asha", "min_resource": 1, "max_resource": 9, "grace": 2}, {"scheduler.grace": "is not a setting of the asha scheduler; allowed: ['eta', 'keep_ties', 'max_resource', 'min_resource', 'name']"}),
     ],
 )  # fmt: skip
 def test_bad_scheduler_config_names_the_field_and_rule(config: Any, errors: dict[str, str]) -> None:

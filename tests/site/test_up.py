@@ -91,6 +91,18 @@ def test_up_serves_login_and_stops_everything(tmp_path: Path, sig: int) -> None:
             proc.kill()
 
 
+def test_up_on_a_database_not_set_up_says_to_migrate_and_starts_nothing(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env["RUNGS_VAR_DIR"] = str(tmp_path)  # a new SQLite file: no tables
+    out = subprocess.run(
+        [sys.executable, "manage.py", "up", "--workers", "1", "--port", str(free_port())],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert out.returncode != 0
+    assert "migrations not applied): run `manage.py migrate` first" in out.stderr, out.stderr
+    assert "running at" not in out.stdout
+
+
 def direct_children(pid: int) -> set[int]:
     out = subprocess.run(["ps", "-eo", "pid=,ppid="], capture_output=True, text=True).stdout
     return {int(p) for p, pp in (line.split() for line in out.splitlines()) if int(pp) == pid}
@@ -103,6 +115,10 @@ def test_a_dead_worker_is_restarted_and_the_others_keep_running(tmp_path: Path) 
         if k not in ("DATABASE_URL", "REDIS_URL", "DJANGO_ALLOW_ASYNC_UNSAFE")
     }
     env["RUNGS_VAR_DIR"] = str(tmp_path)
+    # A database set up first, as `up` without --demo requires (its workers would otherwise
+    # fail on missing tables).
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=ROOT, env=env,
+                   check=True)  # fmt: skip
     log = open(tmp_path / "up.log", "w+")  # noqa: SIM115 (read back below)
     proc = subprocess.Popen(
         [sys.executable, "manage.py", "up", "--no-web", "--workers", "2"],

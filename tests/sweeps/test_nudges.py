@@ -11,9 +11,13 @@ import pytest
 
 from sweeps import nudges
 
+# Sweep ids no other test's rows have: a thread an earlier test left running (a worker, a
+# live server) may still nudge its own sweeps, with small ids, through the patched layer.
+ONE, TWO = 900_001, 900_002
+
 
 class HeldLayer:
-    """A channel layer whose sends wait until the test releases them."""
+    """A channel layer whose sends (to this test's sweeps) wait until the test releases them."""
 
     def __init__(self) -> None:
         self.sent: list[str] = []
@@ -22,6 +26,8 @@ class HeldLayer:
 
     async def group_send(self, group: str, message: dict[str, Any]) -> None:
         assert message == {"type": "sweep.nudge"}
+        if group not in (f"sweep-{ONE}", f"sweep-{TWO}"):
+            return
         self.sent.append(group)
         self.started.release()
         while not self.release.is_set():
@@ -39,24 +45,24 @@ def layer(monkeypatch: pytest.MonkeyPatch) -> HeldLayer:
 
 def test_a_nudge_does_not_wait_for_the_send(layer: HeldLayer) -> None:
     started = time.monotonic()
-    nudges.nudge_sweep(1)
+    nudges.nudge_sweep(ONE)
     assert time.monotonic() - started < 1.0
     assert layer.started.acquire(timeout=5)
-    assert layer.sent == ["sweep-1"]  # still held: the caller went on without it
+    assert layer.sent == [f"sweep-{ONE}"]  # still held: the caller went on without it
 
 
 def test_nudges_waiting_behind_a_send_are_merged_per_sweep(layer: HeldLayer) -> None:
-    nudges.nudge_sweep(1)
+    nudges.nudge_sweep(ONE)
     assert layer.started.acquire(timeout=5)  # in flight: news from now on needs a new send
     for _ in range(3):
-        nudges.nudge_sweep(1)
-    nudges.nudge_sweep(2)
+        nudges.nudge_sweep(ONE)
+    nudges.nudge_sweep(TWO)
     layer.release.set()
     deadline = time.monotonic() + 5
     while len(layer.sent) < 3 and time.monotonic() < deadline:
         time.sleep(0.01)
     time.sleep(0.1)  # no further send may follow
-    assert sorted(layer.sent) == ["sweep-1", "sweep-1", "sweep-2"]
+    assert sorted(layer.sent) == [f"sweep-{ONE}", f"sweep-{ONE}", f"sweep-{TWO}"]
 
 
 def test_a_failing_send_is_logged_not_raised(

@@ -44,6 +44,7 @@ class Effects:
         self.heartbeats = 0
         self.nudges = 0
         self.checkpoints: list[tuple[str, int, float]] = []
+        self.console: list[tuple[str, int | None]] = []
         self._decisions = decisions or (lambda n: "continue")
 
     def write(self, points: Any) -> None:
@@ -61,6 +62,9 @@ class Effects:
         self.checkpoints.append((path, step, resource_done))
         return True
 
+    def printed(self, text: str, exit_code: int | None) -> None:
+        self.console.append((text, exit_code))
+
     def series(self, name: str) -> list[tuple[int, float | None]]:
         return [(step, value) for n, step, value, _ in self.points if n == name]
 
@@ -70,6 +74,7 @@ class Effects:
             "write": self.write,
             "nudge": self.nudge,
             "checkpoint_saved": self.saved,
+            "console": self.printed,
         }
 
 

@@ -20,12 +20,27 @@ ARGS = {
 }
 
 
+WEIGHTS = torch.tensor([1.0, -2.0, 0.5, 3.0])
+
+
+def line_test(config: dict[str, Any], restore: Any) -> dict[str, Any]:
+    """The final evaluation: fresh data (seed 1) the training (seed 0) never reads."""
+    gen = torch.Generator().manual_seed(1)
+    x = torch.randn(64, 4, generator=gen)
+    y = x @ WEIGHTS + 0.1 * torch.randn(64, generator=gen)
+    model = nn.Linear(4, 1)
+    restore(model=model)
+    with torch.no_grad():
+        return {"test_loss": ((model(x).squeeze(1) - y) ** 2).mean()}
+
+
 @rungs_trainer(
     key="fn-line",
     metrics=["val_loss"],
     space={"lr": {"type": "float", "low": 0.01, "high": 0.3, "log": True}},
     args=ARGS,
     uses_gpu=False,
+    test=line_test,
 )
 def line(config: dict[str, Any], session: FunctionSession) -> None:
     """A linear regression trained with SGD, a batch of 8 per step."""
@@ -33,7 +48,7 @@ def line(config: dict[str, Any], session: FunctionSession) -> None:
     spe, batch = int(args["steps_per_epoch"]), 8
     gen = torch.Generator().manual_seed(0)
     x = torch.randn(spe * batch, 4, generator=gen)
-    y = x @ torch.tensor([1.0, -2.0, 0.5, 3.0]) + 0.1 * torch.randn(spe * batch, generator=gen)
+    y = x @ WEIGHTS + 0.1 * torch.randn(spe * batch, generator=gen)
     model = nn.Linear(4, 1)
     optimizer = torch.optim.SGD(model.parameters(), lr=float(config.get("lr", 0.05)))
     if args["restore"]:

@@ -197,3 +197,14 @@ def test_points_are_flushed_before_each_checkpoint(cpu: Any) -> None:
         Spec("synthetic", {"lr": 0.1}, 2, {"steps_per_epoch": 10}), device=cpu, **kwargs
     )
     assert seen == [10, 20]
+
+
+def test_pruning_keeps_what_a_script_saved_after_the_kept_file() -> None:
+    """A script runs ahead of the worker reading its lines: files of the kept attempt at later
+    steps are its newer checkpoints, not leftovers."""
+    folder = checkpoints.trial_dir(3, 7)
+    folder.mkdir(parents=True)
+    for name in ("a1-s10.pt", "a1-s20.pt", "a1-s30.pt", "a0-s40.pt", "notes.txt"):
+        (folder / name).write_bytes(b"x")
+    assert checkpoints.prune_trial(3, 7, keep=folder / "a1-s20.pt") == 2
+    assert sorted(p.name for p in folder.iterdir()) == ["a1-s20.pt", "a1-s30.pt", "notes.txt"]

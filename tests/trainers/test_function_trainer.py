@@ -249,3 +249,15 @@ def test_user_code_failures_end_the_trial_and_the_sweep_goes_on(user: Any, queue
     assert trial.status == "failed" and trial.retries >= 1
     assert trial.error.endswith("RuntimeError: boom in user code")
     assert sweep.status in ("completed", "failed")
+
+
+def test_a_functions_test_hook_evaluates_a_trials_checkpoint(cpu: Any) -> None:
+    trainer = get_trainer("fn-line")
+    assert trainer.has_test_split and not get_trainer("fn-digits-mlp").has_test_split
+    scores = []
+    for epochs in (1, 3):
+        trained = every_step(Effects(), Spec(trainer="fn-line", params={"lr": 0.05}, budget=epochs))
+        scores.append(trainer.evaluate_test({}, {"lr": 0.05}, trained.checkpoint, cpu))
+    assert all(set(s) == {"test_loss"} for s in scores)
+    # The checkpoint is what is evaluated: longer training, lower test loss.
+    assert scores[1]["test_loss"] < scores[0]["test_loss"]

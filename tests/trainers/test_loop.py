@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from trainers.loop import epoch_order, gradient_norm, make_optimizer
+from trainers.loop import epoch_order, evaluate, gradient_norm, make_optimizer
 
 
 def model_with_grads() -> torch.nn.Module:
@@ -89,3 +89,14 @@ def test_the_lr_schedule_ends_at_the_sweeps_full_budget_unless_told_otherwise(
     for key, horizon in (((2.0, False), 2), ((40.0, True), 2), ((40.0, False), 40)):
         factor = ScheduleFactor("warmup_cosine", horizon * steps)
         assert [v for _, v in lrs[key]] == [pytest.approx(0.1 * factor(s - 1)) for s, _ in lrs[key]]
+
+
+def test_evaluation_gives_the_standard_error_of_the_per_example_losses(cpu: object) -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Linear(5, 3)
+    x, y = torch.randn(101, 5), torch.randint(0, 3, (101,))
+    mean, se, acc = evaluate(model, x, y, cpu)  # type: ignore[arg-type]
+    losses = torch.nn.functional.cross_entropy(model(x), y, reduction="none").detach()
+    assert mean == pytest.approx(losses.mean().item(), rel=1e-5)
+    assert se == pytest.approx(losses.std().item() / 101**0.5, rel=1e-4)
+    assert acc == pytest.approx((model(x).argmax(1) == y).float().mean().item())

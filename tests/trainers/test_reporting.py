@@ -84,6 +84,16 @@ def test_step_metrics_and_values(effects: Effects) -> None:
     assert all(at == 100.0 or at == pytest.approx(100.01) for *_, at in effects.points)
 
 
+def test_a_loop_that_counts_no_samples_logs_no_throughput(effects: Effects) -> None:
+    clock = Clock()
+    rep = reporter(effects, clock)
+    for n in (1, 2, 3):
+        rep.step(n, train_loss=1.0, grad_norm=None, lr=0.1, samples=0)
+        clock.now += 0.01
+    rep.flush()
+    assert {v for _, v in effects.series("samples_per_s")} == {None}
+
+
 def test_decision_is_cached_between_heartbeats() -> None:
     effects = Effects(lambda n: "continue" if n < 3 else "pause")
     clock = Clock()

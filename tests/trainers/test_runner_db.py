@@ -203,3 +203,13 @@ def test_divergence_marks_the_trial(user: Any, queue: Queue) -> None:
     assert trial.status == "diverged" and "train_loss was" in trial.error
     last = MetricPoint.objects.filter(trial=trial, name="train_loss").order_by("id").last()
     assert last is not None and last.value is None, "the non-finite loss is stored as NULL"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_each_rung_result_keeps_the_objectives_standard_error(user: Any, queue: Queue) -> None:
+    sweep = launch(user)
+    queue.run_all()
+    results = list(RungResult.objects.filter(sweep=sweep))
+    assert results and all(r.value is not None for r in results)
+    # The synthetic trainer's validation noise is 0.005 (its reported val_loss_se).
+    assert {r.se for r in results} == {0.005}

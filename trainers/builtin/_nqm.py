@@ -62,8 +62,11 @@ def noise_chunk(seed: int, chunk: int) -> np.ndarray:
     return rng.standard_normal((NOISE_CHUNK, DIM + 1)).astype(np.float32)
 
 
+EVAL_NOISE = 0.005  # the standard deviation of the validation noise: its standard error
+
+
 def eval_noise(seed: int, step: int) -> float:
-    return float(np.random.default_rng([int(seed) % 2**63, 2, int(step)]).normal()) * 0.005
+    return float(np.random.default_rng([int(seed) % 2**63, 2, int(step)]).normal()) * EVAL_NOISE
 
 
 def train_synthetic(session: Session) -> None:
@@ -92,7 +95,9 @@ def train_synthetic(session: Session) -> None:
     def evaluate_and_checkpoint() -> None:
         with np.errstate(over="ignore", invalid="ignore"):
             val_loss = curve.loss(theta) + eval_noise(session.seed, session.step)
-        session.record_eval(session.step, val_loss=val_loss, val_acc=math.exp(-val_loss))
+        session.record_eval(
+            session.step, val_loss=val_loss, val_loss_se=EVAL_NOISE, val_acc=math.exp(-val_loss)
+        )
         session.checkpoint(extra=state())
 
     step = session.step
@@ -112,6 +117,8 @@ def train_synthetic(session: Session) -> None:
             if curve.clip > 0 and norm > curve.clip:
                 grad = grad * (curve.clip / norm)
             velocity = beta * velocity + grad
+            if session.lr_at is not None:
+                lr = session.lr_at(step)
             theta = theta - lr * velocity
             if sleep:
                 time.sleep(sleep)

@@ -32,7 +32,9 @@ from trainers.base import EPOCHS, Arg, Trainer
 
 DIM = 32
 NOISE_CHUNK = 1024
-SYNTHETIC_METRICS = ("train_loss", "grad_norm", "lr", "samples_per_s", "val_loss", "val_acc")
+SYNTHETIC_METRICS = (
+    "train_loss", "grad_norm", "lr", "samples_per_s", "val_loss", "val_loss_se", "val_acc",
+)  # fmt: skip
 
 
 class SyntheticCurve(Trainer):
@@ -42,6 +44,7 @@ class SyntheticCurve(Trainer):
     description = "Noisy-quadratic learning curve: thousands of steps per second, no data."
     resource_unit: ClassVar[str] = EPOCHS
     uses_gpu: ClassVar[bool] = False  # numpy on 32 numbers: a GPU would only add latency
+    exposes_lr: ClassVar[bool] = True
     metrics: ClassVar[tuple[str, ...]] = SYNTHETIC_METRICS
     args_schema: ClassVar[dict[str, Arg]] = {
         "steps_per_epoch": Arg(int, 50, low=1, high=1_000_000, help="Optimizer steps per epoch."),

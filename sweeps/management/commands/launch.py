@@ -1,7 +1,9 @@
-"""``manage.py launch SPEC.(json|yaml) [--wait]``: create and start a sweep from a spec file.
+"""``manage.py launch SPEC.(json|yaml) [--wait | --dry-run]``: create and start a sweep from a
+spec file.
 
 With ``--wait`` it follows the sweep and exits 0 only when it completed (1 when it failed or
-was cancelled), so a script can tell.
+was cancelled), so a script can tell. With ``--dry-run`` it prints the rung table the sweep
+would run (brackets, rungs, trials, budgets) and its warnings, and creates nothing.
 
 The spec has the same schema as ``POST /api/sweeps/`` (see :mod:`sweeps.validation`).
 """
@@ -19,9 +21,10 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.urls import reverse
 
-from sweeps import services
+from sweeps import planning, services
 from sweeps.guard import MAX_DEPTH, parse_json
 from sweeps.models import Sweep
+from sweeps.search.plan import SweepPlan
 from sweeps.search.space import SpaceError
 from sweeps.states import SweepStatus, TrialStatus
 
@@ -39,6 +42,29 @@ def load_spec(path: Path) -> Any:
         raise SpaceError({"spec": f"is nested deeper than {MAX_DEPTH} levels"}) from None
     except yaml.YAMLError as exc:
         raise CommandError(f"{path} is not valid YAML: {exc}") from exc
+
+
+def plan_table(plan: SweepPlan) -> list[str]:
+    """The plan as lines of text: its summary, then one row per bracket and rung."""
+    unit = plan.unit
+    rows = [("bracket", "rung", "trials", f"{unit}/trial")]
+    for b in plan.brackets:
+        for r in b.rungs:
+            trials = "?" if r.trials is None else str(r.trials)
+            rows.append((str(b.bracket), str(r.rung), trials, f"{r.budget:g}"))
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [plan.text, ""]
+    lines += ["  ".join(cell.rjust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    if plan.brackets_total > len(plan.brackets):
+        lines.append(f"... and {plan.brackets_total - len(plan.brackets)} more brackets")
+    exact = "" if plan.exact else f"{plan.bound} "
+    lines += [
+        "",
+        f"total: {exact}{plan.total_budget:,g} {unit} ({plan.total_budget_without_resume:,g} "
+        f"without resuming from checkpoints); {exact}{plan.full_budget_trials} of "
+        f"{plan.trials} trials reach {plan.max_resource:g} {unit}",
+    ]
+    return lines
 
 
 def progress_line(sweep: Sweep, width: int = 30) -> str:
@@ -65,18 +91,48 @@ class Command(BaseCommand):
         parser.add_argument(
             "--base-url", default="http://127.0.0.1:8000", help="for the printed link"
         )
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="print the rung table the sweep would run and its warnings; create nothing",
+        )
 
     def handle(self, *args: Any, **opts: Any) -> None:
+        if opts["dry_run"]:
+            self.dry_run(opts)
+            return
         user = self.owner(opts["user"])
         try:
             sweep = services.create_sweep(load_spec(opts["spec"]), user)
         except SpaceError as exc:
             lines = "\n".join(f"  {field}: {rule}" for field, rule in exc.errors.items())
             raise CommandError(f"the spec is not valid:\n{lines}") from exc
+        for warning in getattr(sweep, "warnings", []):
+            self.stderr.write(f"warning: {warning}")
         self.stdout.write(f"sweep {sweep.pk} created: {sweep.name}")
         self.stdout.write(f"dashboard: {opts['base_url'].rstrip('/')}{self.sweep_path(sweep)}")
         if opts["wait"]:
             self.wait(sweep)
+
+    def dry_run(self, opts: dict[str, Any]) -> None:
+        # The owner only matters for which saved spaces the spec may name; with no user to
+        # pick (None), the server's own spec file may name any.
+        user = self.owner(opts["user"]) if opts["user"] else self.only_superuser()
+        try:
+            result = planning.dry_run(load_spec(opts["spec"]), user)
+        except SpaceError as exc:
+            lines = "\n".join(f"  {field}: {rule}" for field, rule in exc.errors.items())
+            raise CommandError(f"the spec is not valid:\n{lines}") from exc
+        for line in plan_table(result.plan):
+            self.stdout.write(line)
+        for warning in result.warnings:
+            self.stdout.write(f"warning: {warning}")
+        self.stdout.write("dry run: nothing was created")
+
+    @staticmethod
+    def only_superuser() -> Any:
+        supers = list(get_user_model().objects.filter(is_superuser=True)[:2])
+        return supers[0] if len(supers) == 1 else None
 
     @staticmethod
     def sweep_path(sweep: Sweep) -> str:

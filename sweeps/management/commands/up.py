@@ -45,6 +45,15 @@ def parse_gpus(value: str) -> list[str]:
     return ids
 
 
+def unapplied_migrations() -> int:
+    """How many migrations the database still lacks."""
+    from django.db import connection
+    from django.db.migrations.executor import MigrationExecutor
+
+    executor = MigrationExecutor(connection)
+    return len(executor.migration_plan(executor.loader.graph.leaf_nodes()))
+
+
 class Command(BaseCommand):
     help = "Start daphne and Celery workers; stop them all on Ctrl-C or SIGTERM."
 
@@ -70,6 +79,13 @@ class Command(BaseCommand):
 
             for line in ensure_demo():
                 self.stdout.write(line)
+        elif missing := unapplied_migrations():
+            # Else the server would say it runs while every worker and page fails on
+            # missing tables.
+            raise CommandError(
+                f"the database is not set up ({missing} migrations not applied): run "
+                "`manage.py migrate` first, or `manage.py up --demo`, which migrates"
+            )
 
         children = [Child(name, cmd, env) for name, cmd, env in self.child_specs(opts, gpus)]
         for child in children:
@@ -121,7 +137,9 @@ class Command(BaseCommand):
         }
         specs: list[tuple[str, list[str], dict[str, str]]] = []
         if not opts["no_web"]:
+            # daphne's WebSocket limit (it applies to what it sends too) is the socket's cap.
             specs.append(("web", [python, "-m", "daphne", "-b", opts["host"], "-p", str(opts["port"]),
+                                  "--websocket-max-message-size", str(settings.RUNGS_SOCKET_MAX_BYTES),
                                   "dashboard.asgi:application"], env))  # fmt: skip
         worker = [python, "-m", "celery", "-A", "dashboard", "worker", "--pool", "solo",
                   "--loglevel", "INFO", "--without-gossip", "--without-mingle"]  # fmt: skip

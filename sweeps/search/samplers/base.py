@@ -57,12 +57,15 @@ class History:
     ``tried``: every config the sweep already has (any status, killed ones too), so a
     sampler never proposes one again. ``n_proposed``: how many configs this sampler has
     already proposed in the sweep; index-based samplers continue their sequence from it.
+    ``top_rung``: the scheduler's full-budget rung (None: unknown, the highest rung seen),
+    so a sampler can tell results that are final from ones that only predict them.
     """
 
     observations: tuple[Observation, ...] = ()
     pending: tuple[Pending, ...] = ()
     n_proposed: int = 0
     tried: tuple[Mapping[str, Any], ...] = ()
+    top_rung: int | None = None
 
     def finite(self, rung: int | None = None) -> list[Observation]:
         return [
@@ -79,6 +82,7 @@ class History:
             self.pending + extra,
             self.n_proposed,
             self.tried + tuple(p.params for p in extra),
+            self.top_rung,
         )
 
 
@@ -90,8 +94,14 @@ class Proposal:
     source: str
 
 
-def history_from_snapshot(snapshot: SweepSnapshot) -> History:
-    """The sampler's view of a sweep: every reported result, the in-flight configs."""
+def history_from_snapshot(snapshot: SweepSnapshot, top_rung: int | None = None) -> History:
+    """The sampler's view of a sweep: every reported result, the in-flight configs
+    (``top_rung``: the scheduler's, see :class:`History`)."""
+    if snapshot.settled:
+        raise ValueError(
+            "this snapshot leaves its settled brackets' trials out: a sampler's history "
+            "needs every trial"
+        )
     observations = tuple(
         Observation(t.params, value, rung, t.id)
         for t in snapshot.trials
@@ -103,7 +113,8 @@ def history_from_snapshot(snapshot: SweepSnapshot) -> History:
         if t.status in (PENDING, RUNNING) and not t.has_current_result
     )
     n_proposed = sum(1 for t in snapshot.trials if not t.manual)
-    return History(observations, pending, n_proposed, tuple(t.params for t in snapshot.trials))
+    tried = tuple(t.params for t in snapshot.trials)
+    return History(observations, pending, n_proposed, tried, top_rung)
 
 
 def _plain(value: Any) -> Any:
@@ -137,6 +148,10 @@ class Sampler(ABC):
     """
 
     name: str = "sampler"
+    # False for a sampler whose proposals follow from ``History.n_proposed`` alone (its
+    # index in a fixed sequence): the scheduler then never builds the rest of the history,
+    # and a snapshot may leave settled brackets out (see ``SweepSnapshot.settled``).
+    reads_history: bool = True
 
     def __init__(self, space: Space, seed: int = 0) -> None:
         self.space = space

@@ -5,11 +5,14 @@ Surrogates: a Gaussian process (``"GP"``) or tree ensembles (``"RF"``, ``"ET"``,
 
 How a proposal is made, every time from the history alone:
 
-1. **Which results** (BOHB-style): the model is fitted on the highest rung that has at least
-   ``n_initial_points`` finite results; lower rungs are only used until a higher one has
-   enough. Until any rung has enough, configs come from a scrambled Sobol sequence
-   (``source="bayes-initial"``). NaN / inf results get the worst finite value seen at that
-   rung, so the model learns to avoid them.
+1. **Which results**: the model is fitted on one rung, the highest with at least
+   ``n_initial_points`` finite results among those it trusts (:meth:`BayesSampler.fit_choice`):
+   a rung the next rung confirms (Spearman rank correlation of their results on the trials
+   in both at least ``min_rank_corr``), above any rung the next one contradicts, or the
+   full-budget rung. Until a trusted rung has enough results, configs are the random
+   sampler's (``source="bayes-initial"``), so a low budget that ranks configs the wrong way
+   costs no more than random search. NaN / inf results get the worst finite value seen at
+   that rung, so the model learns to avoid them.
 2. **A fit** is keyed by the fingerprint of what it is made from: that rung's results, and
    the *new* configs running at that rung (FIFO's other workers, a bracket that starts
    there), which are told to the optimizer as constant lies (``liar``, the mean result by
@@ -48,12 +51,13 @@ from __future__ import annotations
 import math
 import threading
 import warnings
-from collections import Counter, OrderedDict
+from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import rankdata
 from sklearn.base import clone
 from sklearn.ensemble import GradientBoostingRegressor
 from sklearn.utils import RegressorTags, Tags
@@ -74,13 +78,17 @@ from sweeps.search.samplers.base import (
     config_key,
     fingerprint,
 )
-from sweeps.search.samplers.sobol import SobolSampler
+from sweeps.search.samplers.options import (
+    ACQ_FUNCS,
+    BASE_ESTIMATORS,
+    DEFAULT_MIN_RANK_CORR,
+    DEFAULT_RANDOM_FRACTION,
+    MAX_RANDOM_FRACTION,
+)
+from sweeps.search.samplers.random_search import RandomSampler
 from sweeps.search.space import Space, Value
 
-__all__ = ["ACQ_FUNCS", "BASE_ESTIMATORS", "BayesSampler", "Explanation"]
-
-BASE_ESTIMATORS = ("GP", "RF", "ET", "GBRT")
-ACQ_FUNCS = ("EI", "PI", "LCB", "gp_hedge")
+__all__ = ["ACQ_FUNCS", "BASE_ESTIMATORS", "BayesSampler", "Explanation", "FitChoice"]
 
 
 @dataclass(frozen=True)
@@ -94,6 +102,7 @@ class Explanation:
 
     param: str
     rung: int
+    choice: str  # why that rung, with the rank correlations (FitChoice.reason)
     acq_func: str
     at: dict[str, Value]
     values: tuple[Value, ...]
@@ -143,6 +152,46 @@ class _GBRT(GradientBoostingQuantileRegressor):  # type: ignore[misc]
         )
         # skopt's definition: half the 68 % interval stands in for one standard deviation.
         return mid, (high - low) / 2.0
+
+
+# Fewest trials with results at both rungs for their rank correlation to count.
+MIN_PAIRS = 6
+
+
+@dataclass(frozen=True)
+class FitChoice:
+    """The rung a model is fitted on (None: no model, configs are drawn at random), the
+    Spearman correlation and number of trials for each rung and the next, and why, in
+    words for the surrogate panel."""
+
+    rung: int | None
+    corr: Mapping[int, tuple[float, int]]
+    reason: str
+
+
+def _spearman(a: list[float], b: list[float]) -> float | None:
+    """Spearman's rank correlation (average ranks for ties); None when one side is flat."""
+    ra, rb = rankdata(a), rankdata(b)
+    if np.ptp(ra) == 0 or np.ptp(rb) == 0:
+        return None
+    return float(np.corrcoef(ra, rb)[0, 1])
+
+
+def _reason(
+    rung: int | None, corr: Mapping[int, tuple[float, int]], floor: int, n_initial: int
+) -> str:
+    said = ", ".join(
+        f"corr(rung {r}, rung {r + 1}) = {rho:.2f} over {n} trials"
+        for r, (rho, n) in sorted(corr.items())
+    )
+    said = f" ({said})" if said else ""
+    if rung is not None:
+        return f"fitted on rung {rung}{said}"
+    if floor:
+        why = f"rungs below {floor} do not predict the rungs above and no rung from {floor} on has"
+    else:
+        why = "no rung confirmed by the next one (or the full-budget rung) has"
+    return f"no model yet, configs are drawn at random: {why} {n_initial} results{said}"
 
 
 def _by_trial(items: list[Any]) -> list[Any]:
@@ -274,7 +323,8 @@ class BayesSampler(Sampler):
         refit_growth: float = 1.1,
         liar: str = "cl_mean",
         liar_depth: int = 4,
-        random_fraction: float = 0.0,
+        random_fraction: float = DEFAULT_RANDOM_FRACTION,
+        min_rank_corr: float = DEFAULT_MIN_RANK_CORR,
     ) -> None:
         if base_estimator not in BASE_ESTIMATORS:
             raise ValueError(
@@ -302,8 +352,12 @@ class BayesSampler(Sampler):
             raise ValueError(f"refit_growth must be >= 1, got {refit_growth}")
         if liar_depth < 1:
             raise ValueError(f"liar_depth must be >= 1, got {liar_depth}")
-        if not 0.0 <= random_fraction <= 1.0:
-            raise ValueError(f"random_fraction must be between 0 and 1, got {random_fraction}")
+        if not 0.0 <= random_fraction <= MAX_RANDOM_FRACTION:
+            raise ValueError(
+                f"random_fraction must be between 0 and {MAX_RANDOM_FRACTION}, got {random_fraction}"
+            )
+        if not -1.0 <= min_rank_corr <= 1.0:
+            raise ValueError(f"min_rank_corr must be between -1 and 1, got {min_rank_corr}")
         if liar not in ("cl_min", "cl_mean", "cl_max"):
             raise ValueError(f"liar must be 'cl_min', 'cl_mean' or 'cl_max', got {liar!r}")
         super().__init__(space, seed)
@@ -316,23 +370,26 @@ class BayesSampler(Sampler):
         self.liar = liar
         self.liar_depth = liar_depth
         self.random_fraction = random_fraction
+        self.min_rank_corr = min_rank_corr
         self.encoder = SkoptEncoder(space)
-        self._initial = SobolSampler(space, seed)
+        self._initial = RandomSampler(space, seed)
         # Caches of pure functions, keyed by fingerprints of their inputs: dropping them
         # changes only speed, never a proposal. The lock guards the dicts, not the fits.
         self._lock = threading.Lock()
         self._thetas: OrderedDict[str, _Theta] = OrderedDict()
         self._fits: OrderedDict[str, _Fit] = OrderedDict()
+        # The last fit_choice and the results it was made from (one proposal asks 2-3 times).
+        self._choice: tuple[tuple[Observation, ...], int | None, FitChoice] | None = None
         self._settings = [
             base_estimator, acq_func, n_initial_points, acq_optimizer, candidates, refit_growth,
-            liar, liar_depth, self.seed,
+            liar, liar_depth, self.seed, min_rank_corr,
         ]  # fmt: skip
 
     def __getstate__(self) -> dict[str, Any]:
         # Settings only: the caches rebuild themselves (the proposal pool sends the sampler
         # to its fitting process this way).
         state = self.__dict__.copy()
-        for cache in ("_lock", "_thetas", "_fits"):
+        for cache in ("_lock", "_thetas", "_fits", "_choice"):
             del state[cache]
         return state
 
@@ -341,14 +398,65 @@ class BayesSampler(Sampler):
         self._lock = threading.Lock()
         self._thetas = OrderedDict()
         self._fits = OrderedDict()
+        self._choice = None
 
     # --- which data ---------------------------------------------------------------------
 
+    def fit_choice(self, history: History) -> FitChoice:
+        """Which rung the model is fitted on, and the rank correlations that decided it.
+
+        For each rung and the next, the Spearman correlation of their results on the trials
+        in both (from ``MIN_PAIRS`` trials) says whether the lower rung ranks trials the way
+        the higher one does. A rung is trusted once the next rung confirms it
+        (``corr >= min_rank_corr``) and no rung at or above it is contradicted by the rung
+        above that (``corr < min_rank_corr``); the full-budget rung always is. The model is
+        fitted on the highest trusted rung with ``n_initial_points`` finite results; with
+        none, configs are the random sampler's. So a low budget that misleads (a learning
+        rate that is best after 3 epochs and worse after 81) steers nothing until the next
+        rung confirms it, and stops steering when a higher rung contradicts it.
+        """
+        cached = self._choice
+        if (
+            cached is not None
+            and cached[0] is history.observations
+            and cached[1] == history.top_rung
+        ):
+            return cached[2]
+        choice = self._choose(history)
+        self._choice = (history.observations, history.top_rung, choice)
+        return choice
+
+    def _choose(self, history: History) -> FitChoice:
+        by_rung: dict[int, dict[int, float]] = {}
+        for o in history.finite():
+            by_rung.setdefault(o.rung, {})[o.trial_id] = o.value
+        if not by_rung:
+            return FitChoice(None, {}, "no finite results yet")
+        top = history.top_rung if history.top_rung is not None else max(by_rung)
+        corr: dict[int, tuple[float, int]] = {}
+        for r in sorted(by_rung):
+            above = by_rung.get(r + 1, {})
+            both = sorted(set(by_rung[r]) & set(above))
+            if len(both) >= MIN_PAIRS:
+                rho = _spearman([by_rung[r][t] for t in both], [above[t] for t in both])
+                if rho is not None:
+                    corr[r] = (rho, len(both))
+        refuted = [r for r, (rho, _) in corr.items() if rho < self.min_rank_corr]
+        floor = max(refuted) + 1 if refuted else 0  # no rung at or below a refuted one
+
+        def trusted(r: int) -> bool:
+            return r >= floor and (r >= top or r in corr)
+
+        enough = [
+            r for r, seen in by_rung.items() if len(seen) >= self.n_initial_points and trusted(r)
+        ]
+        rung = max(enough) if enough else None
+        return FitChoice(rung, corr, _reason(rung, corr, floor, self.n_initial_points))
+
     def fit_rung(self, history: History) -> int | None:
-        """The highest rung with at least ``n_initial_points`` finite results, if any."""
-        counts = Counter(o.rung for o in history.finite())
-        rungs = [r for r, c in counts.items() if c >= self.n_initial_points]
-        return max(rungs) if rungs else None
+        """The rung the model is fitted on (:meth:`fit_choice`), None while configs are
+        drawn at random."""
+        return self.fit_choice(history).rung
 
     def _observations(self, history: History, rung: int) -> list[Observation]:
         return _by_trial([o for o in history.observations if o.rung == rung])
@@ -378,7 +486,10 @@ class BayesSampler(Sampler):
 
     def initial(self, history: History, n: int) -> list[Proposal]:
         """Space-filling configs used before a model exists (and as a fallback)."""
-        return [Proposal(c, "bayes-initial") for c in self._initial.configs(history.n_proposed, n)]
+        start = history.n_proposed
+        return [
+            Proposal(self._initial.config_at(k), "bayes-initial") for k in range(start, start + n)
+        ]
 
     def propose(self, history: History, n: int = 1) -> list[Proposal]:
         self._check_n(n)
@@ -394,7 +505,7 @@ class BayesSampler(Sampler):
             assert fit is not None
             return self.serve(fit, history, n, compute=True)
         except (np.linalg.LinAlgError, ValueError) as exc:  # pragma: no cover - numerical corner
-            # A degenerate fit must not stall the sweep: mix() fills in space-filling configs.
+            # A degenerate fit must not stall the sweep: mix() fills in random configs.
             warnings.warn(f"bayes sampler fell back to Sobol: {exc}", RuntimeWarning, stacklevel=2)
             return []
 
@@ -409,9 +520,9 @@ class BayesSampler(Sampler):
     def mix(
         self, history: History, n: int, model: Callable[[int], list[Proposal]]
     ) -> list[Proposal]:
-        """``n`` proposals: space-filling ones where :meth:`is_random` says so (BOHB keeps a
+        """``n`` proposals: random ones where :meth:`is_random` says so (BOHB keeps a
         fraction of random configs so a misleading model cannot lock the search into one
-        basin), the model's (``model(m)``) elsewhere, space-filling ones if it runs short."""
+        basin), the model's (``model(m)``) elsewhere, random ones if it runs short."""
         ks = range(history.n_proposed, history.n_proposed + n)
         random_at = [self.is_random(k) for k in ks]
         wanted = random_at.count(False)
@@ -421,7 +532,7 @@ class BayesSampler(Sampler):
             proposal = None if is_random else next(from_model, None)
             if proposal is None:
                 source = "bayes-random" if is_random else "bayes-fallback"
-                proposal = Proposal(self._initial.configs(k, 1)[0], source)
+                proposal = Proposal(self._initial.config_at(k), source)
             out.append(proposal)
         return out
 
@@ -601,11 +712,10 @@ class BayesSampler(Sampler):
             raise ValueError(f"{param!r} is not a parameter of the space {self.space.names}")
         if points < 2:
             raise ValueError(f"points must be >= 2, got {points}")
-        rung = self.fit_rung(history)
+        choice = self.fit_choice(history)
+        rung = choice.rung
         if rung is None:
-            raise ValueError(
-                f"no model yet: no rung has {self.n_initial_points} finite results (n_initial_points)"
-            )
+            raise ValueError(f"{choice.reason} (n_initial_points = {self.n_initial_points})")
         fit = self.fit(history)
         assert fit is not None
         if at is None:
@@ -658,6 +768,7 @@ class BayesSampler(Sampler):
         return Explanation(
             param=param,
             rung=rung,
+            choice=choice.reason,
             acq_func=acq_name,
             at=self.space.active_config(where),
             values=values,

@@ -23,6 +23,7 @@ class GridSampler(Sampler):
     """
 
     name = "grid"
+    reads_history = False  # the k-th config depends on k alone
 
     def __init__(self, space: Space, seed: int = 0, grid_cap: int = 100_000) -> None:
         check_grid(space, grid_cap)

@@ -12,7 +12,7 @@ the sequences they yield; asking for a config never waits for one:
 * if the results changed since the newest fit, it serves that fit's sequence anyway
   (marked ``"bayes-stale"``) and asks for the new results to be fitted — the newest
   request wins, intermediate ones are skipped;
-* if the ready part of the sequence is used up, it fills with space-filling configs
+* if the ready part of the sequence is used up, it fills with random configs
   (``"bayes-fallback"``) rather than make a worker wait.
 
 After serving it always asks for ``batch_size`` more configs to be ready. A process, not a
@@ -147,6 +147,7 @@ def _portable(history: History) -> History:
         tuple(Pending(dict(p.params), p.rung, p.trial_id) for p in history.pending),
         history.n_proposed,
         tuple(dict(c) for c in history.tried),
+        history.top_rung,
     )
 
 

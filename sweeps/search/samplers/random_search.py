@@ -19,6 +19,7 @@ class RandomSampler(Sampler):
     """
 
     name = "random"
+    reads_history = False  # the k-th config depends on k alone
 
     def propose(self, history: History, n: int = 1) -> list[Proposal]:
         self._check_n(n)

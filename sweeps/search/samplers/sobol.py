@@ -21,6 +21,7 @@ class SobolSampler(Sampler):
     """
 
     name = "sobol"
+    reads_history = False  # the k-th config depends on k alone
 
     def propose(self, history: History, n: int = 1) -> list[Proposal]:
         self._check_n(n)

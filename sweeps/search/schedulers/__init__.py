@@ -14,12 +14,21 @@ Rungs are budgets on a geometric ladder (:func:`rung_budgets`): rung ``k`` train
 ``max_resource * eta**(k - s_max)``, so with min 1, max 81, eta 3 the rungs are 1, 3, 9, 27, 81
 (epochs, steps, ... — the sweep's resource unit). FIFO has a single rung at ``max_resource``.
 
+``"keep_ties": true`` (sha, hyperband, asha) is the lecture's science fair: a project is
+cut only when it is clearly behind. When a rung is decided, trials ranked just below the
+promoted ones whose interval (result ± 1.96 standard errors, where the trainer reports
+``<metric>_se``) overlaps the last promoted one's go on too, at most half as many again
+(:meth:`Scheduler.ties`); they are recorded as promoted "as a tie".
+
 **The interface.** ``scheduler.decide(SweepSnapshot) -> list[Decision]``, pure: the same
 snapshot always gives the same decisions, nothing is remembered between calls. Decisions are
 ``Stop`` / ``Complete`` for trials that reported, then at most ``free_slots`` of ``Start``
 (a new config at a rung, its params from the sampler) and ``Promote`` (resume a trial up to
 the next rung's budget), then one ``Wait`` (slots stay free, with the reason) or ``Finish``
-(nothing is active and nothing can start) when nothing was started or promoted.
+(nothing is active and nothing can start) when nothing was started or promoted. sha and
+Hyperband with a sampler that reads only its index (random, sobol, grid) also take a
+snapshot that gives finished brackets by their size (``SweepSnapshot.settled``): the app
+then reads only the brackets still running (:meth:`Scheduler.accepts_settled`).
 
 **Steering semantics** (each is tested in ``tests/search/test_steering.py``):
 
@@ -68,6 +77,7 @@ from sweeps.search.schedulers.halving import (
     BracketShape,
     HyperbandScheduler,
     SuccessiveHalvingScheduler,
+    bracket_cycle,
     hyperband_brackets,
 )
 from sweeps.search.schedulers.median import MedianStoppingScheduler
@@ -82,6 +92,7 @@ __all__ = [
     "MedianStoppingScheduler",
     "Scheduler",
     "SuccessiveHalvingScheduler",
+    "bracket_cycle",
     "build_scheduler",
     "hyperband_brackets",
     "resource_ladder",
@@ -92,9 +103,9 @@ __all__ = [
 SCHEDULERS = ("fifo", "sha", "hyperband", "asha", "median")
 _KEYS = {
     "fifo": {"name", "min_resource", "max_resource", "eta"},
-    "sha": {"name", "min_resource", "max_resource", "eta"},
-    "hyperband": {"name", "min_resource", "max_resource", "eta"},
-    "asha": {"name", "min_resource", "max_resource", "eta"},
+    "sha": {"name", "min_resource", "max_resource", "eta", "keep_ties"},
+    "hyperband": {"name", "min_resource", "max_resource", "eta", "keep_ties"},
+    "asha": {"name", "min_resource", "max_resource", "eta", "keep_ties"},
     "median": {"name", "min_resource", "max_resource", "eta", "min_trials"},
 }
 
@@ -154,6 +165,11 @@ def validate_scheduler_config(config: Any) -> dict[str, Any]:
             errors["scheduler.max_resource"] = (
                 f"must be >= min_resource * eta to allow one halving ({high!r} < {low!r} * {eta})"
             )
+    if "keep_ties" in config and "keep_ties" in _KEYS[name]:
+        keep = config["keep_ties"]
+        if not isinstance(keep, bool):
+            errors["scheduler.keep_ties"] = f"must be true or false, got {shown_value(keep)}"
+        out["keep_ties"] = keep
     if name == "median":
         n = config.get("min_trials", 3)
         if isinstance(n, bool) or not isinstance(n, int) or n < 1:
@@ -185,10 +201,13 @@ def build_scheduler(
     name = cfg["name"]
     if name == "fifo":
         return FifoScheduler(ladder, cfg["eta"], sampler)
-    if name == "sha":
-        return SuccessiveHalvingScheduler(ladder, cfg["eta"], sampler)
-    if name == "hyperband":
-        return HyperbandScheduler(ladder, cfg["eta"], sampler)
-    if name == "asha":
-        return AshaScheduler(ladder, cfg["eta"], sampler)
+    bracketed = {
+        "sha": SuccessiveHalvingScheduler,
+        "hyperband": HyperbandScheduler,
+        "asha": AshaScheduler,
+    }
+    if name in bracketed:
+        scheduler = bracketed[name](ladder, cfg["eta"], sampler)
+        scheduler.keep_ties = bool(cfg.get("keep_ties", False))
+        return scheduler
     return MedianStoppingScheduler(ladder, cfg["eta"], sampler, min_trials=cfg["min_trials"])

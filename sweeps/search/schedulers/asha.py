@@ -41,13 +41,19 @@ class AshaScheduler(Scheduler):
                 and (by_rule(t) or (t.rung == j and t.status in (WAITING, PAUSED)))
             ]
             left = quota - sum(1 for t in reported if by_rule(t))
-            for t in sorted(candidates, key=rank_key(j))[:quota]:
+            ranked = sorted(candidates, key=rank_key(j))
+            for t in ranked[:quota]:
                 if t.rung != j or left <= 0:
                     continue
                 left -= 1  # a paused trial in the top keeps its place until resumed
                 if t.status == WAITING:
                     plan.promotions.append(Promote(t.id, j + 1, self.budget(j + 1)))
                     promotable.add(t.id)
+            if left >= 0:  # the rule's places are filled: trials tied with the last go too
+                for t in self.ties(ranked, quota, j):
+                    if t.rung == j and t.status == WAITING and t.id not in promotable:
+                        plan.promotions.append(Promote(t.id, j + 1, self.budget(j + 1), tie=True))
+                        promotable.add(t.id)
         plan.places = itertools.repeat((0, 0))
         busy = any(t.status in (PENDING, RUNNING, PAUSED) for t in trials)
         if not plan.promotions and not busy and not ctx.starts_possible:

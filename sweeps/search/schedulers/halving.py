@@ -22,7 +22,13 @@ from sweeps.search.decisions import PAUSED, TERMINAL, WAITING, Promote, Stop, Tr
 from sweeps.search.samplers.base import Sampler
 from sweeps.search.schedulers.base import Context, Plan, Scheduler, rank_key
 
-__all__ = ["BracketShape", "HyperbandScheduler", "SuccessiveHalvingScheduler", "hyperband_brackets"]
+__all__ = [
+    "BracketShape",
+    "HyperbandScheduler",
+    "SuccessiveHalvingScheduler",
+    "bracket_cycle",
+    "hyperband_brackets",
+]
 
 
 @dataclass(frozen=True)
@@ -62,11 +68,33 @@ def hyperband_brackets(s_max: int, eta: int) -> list[BracketShape]:
     return [_shape(s, s_max, eta, ((s_max + 1) // (s + 1)) * eta**s) for s in range(s_max, -1, -1)]
 
 
+def bracket_cycle(name: str, top_rung: int, eta: int) -> list[BracketShape]:
+    """The shapes a bracketed scheduler opens, in order: bracket ``b`` has ``[b % len]``.
+
+    ``sha`` repeats its one bracket of ``eta**top_rung`` configs entering at rung 0;
+    ``hyperband`` cycles through :func:`hyperband_brackets`. The schedulers below and the
+    dry run (:mod:`sweeps.search.plan`) both read their brackets from here.
+    """
+    if name == "sha":
+        return [_shape(top_rung, top_rung, eta, eta**top_rung)]
+    if name == "hyperband":
+        return hyperband_brackets(top_rung, eta)
+    raise ValueError(f"only sha and hyperband run brackets, got {name!r}")
+
+
 class _BracketedScheduler(Scheduler):
-    """Runs synchronous brackets side by side; subclasses say which shape bracket b has."""
+    """Runs synchronous brackets side by side, their shapes from :func:`bracket_cycle`."""
+
+    # A bracket whose trials are all finished (see ``SettledBracket``) yields no stop,
+    # promotion or wait: only its size matters, so a snapshot may give it by its size.
+    settles_brackets = True
+
+    def __init__(self, ladder: tuple[float, ...], eta: int, sampler: Sampler) -> None:
+        super().__init__(ladder, eta, sampler)
+        self.brackets = bracket_cycle(self.name, self.top_rung, eta)
 
     def shape(self, bracket: int) -> BracketShape:
-        raise NotImplementedError
+        return self.brackets[bracket % len(self.brackets)]
 
     def _plan(self, ctx: Context) -> Plan:
         by_bracket: dict[int, list[TrialSnapshot]] = {}
@@ -75,13 +103,16 @@ class _BracketedScheduler(Scheduler):
         plan = Plan()
         open_places: list[tuple[int, int]] = []
         blocked: list[str] = []
-        for b in sorted(by_bracket):
+        settled = ctx.snapshot.settled
+        for b in sorted(by_bracket.keys() | settled.keys()):
             shape = self.shape(b)
-            trials = by_bracket[b]
-            started = len(trials)
+            trials = by_bracket.get(b, [])
+            started = settled[b].trials if b in settled else len(trials)
             entry_open = ctx.starts_possible and started < shape.n
             if entry_open:
                 open_places.extend([(b, shape.entry_rung)] * (shape.n - started))
+            if b in settled:
+                continue  # every trial in it is finished and reported: nothing to decide
             reason = self._bracket(b, shape, trials, entry_open, ctx, plan)
             if reason:
                 blocked.append(reason)
@@ -89,7 +120,7 @@ class _BracketedScheduler(Scheduler):
         # sampler results from high budgets sooner.
         bracket_of = {t.id: t.bracket for t in ctx.snapshot.trials}
         plan.promotions.sort(key=lambda p: (-p.rung, bracket_of[p.trial_id]))
-        next_bracket = max(by_bracket, default=-1) + 1
+        next_bracket = max(max(by_bracket, default=-1), max(settled, default=-1)) + 1
         plan.places = itertools.chain(open_places, self._new_brackets(next_bracket))
         plan.blocked = "; ".join(blocked)
         return plan
@@ -142,7 +173,8 @@ class _BracketedScheduler(Scheduler):
                 and t.id not in ctx.handled
                 and (by_rule(t) or (t.rung == j and t.status in (WAITING, PAUSED)))
             ]
-            winners = sorted(candidates, key=rank_key(j))[:quota]
+            ranked = sorted(candidates, key=rank_key(j))
+            winners = ranked[:quota]
             left = quota - sum(1 for t in members if by_rule(t))
             decided_now = False
             promoted: set[int] = set()
@@ -155,6 +187,11 @@ class _BracketedScheduler(Scheduler):
                 if t.status == WAITING:
                     plan.promotions.append(Promote(t.id, j + 1, self.budget(j + 1)))
                 # A paused winner keeps its place: promoted once resumed.
+            if decided_now:  # the rung is decided this turn: its ties go on with its winners
+                for t in self.ties(ranked, quota, j):
+                    if t.rung == j and t.status == WAITING:
+                        promoted.add(t.id)
+                        plan.promotions.append(Promote(t.id, j + 1, self.budget(j + 1), tie=True))
             for t in members:
                 if (
                     t.rung == j
@@ -174,22 +211,8 @@ class SuccessiveHalvingScheduler(_BracketedScheduler):
 
     name = "sha"
 
-    def __init__(self, ladder: tuple[float, ...], eta: int, sampler: Sampler) -> None:
-        super().__init__(ladder, eta, sampler)
-        self._shape = _shape(self.top_rung, self.top_rung, eta, eta**self.top_rung)
-
-    def shape(self, bracket: int) -> BracketShape:
-        return self._shape
-
 
 class HyperbandScheduler(_BracketedScheduler):
     """Hyperband: brackets cycle through :func:`hyperband_brackets`, most aggressive first."""
 
     name = "hyperband"
-
-    def __init__(self, ladder: tuple[float, ...], eta: int, sampler: Sampler) -> None:
-        super().__init__(ladder, eta, sampler)
-        self.brackets = hyperband_brackets(self.top_rung, eta)
-
-    def shape(self, bracket: int) -> BracketShape:
-        return self.brackets[bracket % len(self.brackets)]

@@ -1,0 +1,79 @@
+"""What a page asks for beyond its first message, answered from its sweep's live state (no
+database read): the next page of trial rows, and a folded rung whole.
+
+    {"action": "trials", "offset": 200, "limit": 500}
+    {"action": "rung", "bracket": 3, "rung": 0}
+
+Answers have the steering replies' shape (:mod:`dashboard.steering`): ``{"type": "reply",
+"ref", "action", "ok": true, ...}`` or ``{"type": "error", ..., "errors": {field: rule}}``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .state import LiveState
+
+READS = ("trials", "rung")
+TRIAL_PAGE = 500  # most trial rows one answer carries
+RUNG_PAGE = 2000  # most cells of one rung an answer carries
+
+
+class Unanswerable(ValueError):
+    """A read that names no rows; ``field`` is the one at fault."""
+
+    def __init__(self, field: str, rule: str) -> None:
+        self.field = field
+        super().__init__(rule)
+
+
+def _int(message: dict[str, Any], key: str, default: int | None = None) -> int:
+    value = message.get(key, default)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise Unanswerable(key, f"must be a whole number >= 0, got {value!r}")
+    return value
+
+
+def answer(state: LiveState, message: dict[str, Any]) -> dict[str, Any]:
+    """The reply to a page's read ``message`` (its ``action`` is one of :data:`READS`)."""
+    ref, action = message.get("ref"), message.get("action")
+    try:
+        body = _trials(state, message) if action == "trials" else _rung(state, message)
+    except Unanswerable as exc:
+        return {
+            "type": "error", "ref": ref, "action": action, "ok": False, "code": 400,
+            "errors": {exc.field: str(exc)},
+        }  # fmt: skip
+    return {"type": "reply", "ref": ref, "action": action, "ok": True, **body}
+
+
+def _trials(state: LiveState, message: dict[str, Any]) -> dict[str, Any]:
+    """Trial rows in number order, from ``offset``, at most ``limit`` (<= TRIAL_PAGE)."""
+    offset = _int(message, "offset", 0)
+    limit = min(_int(message, "limit", TRIAL_PAGE), TRIAL_PAGE)
+    rows = sorted(state.trials.values(), key=lambda t: t["number"])
+    return {"trials": rows[offset : offset + limit], "offset": offset, "total": len(rows)}
+
+
+def _rung(state: LiveState, message: dict[str, Any]) -> dict[str, Any]:
+    """Every cell of one rung (its first RUNG_PAGE) and the promotions into and out of it."""
+    number, rung_no = _int(message, "bracket"), _int(message, "rung")
+    for b in state.bracket.get("brackets", []):
+        if b["bracket"] != number:
+            continue
+        for r in b["rungs"]:
+            if r["rung"] == rung_no:
+                cells = r["cells"][:RUNG_PAGE]
+                shown = {c["trial"] for c in cells}
+                promotions = [
+                    p
+                    for p in b["promotions"]
+                    if p["trial"] in shown and rung_no in (p["from"], p["to"])
+                ]
+                return {
+                    "bracket": number,
+                    "rung": {**r, "cells": cells, "more": len(r["cells"]) - len(cells)},
+                    "promotions": promotions,
+                }
+        raise Unanswerable("rung", f"bracket {number} has no rung {rung_no}")
+    raise Unanswerable("bracket", f"no bracket {number} in this sweep")
