@@ -55,8 +55,8 @@ def visible_trials(
     rows: Sequence[Mapping[str, Any]], mode: str, limit: int = TRIAL_ROWS
 ) -> list[Mapping[str, Any]]:
     """The trial rows a page gets at first, in number order: all of a small sweep; of a
-    bigger one the live trials (and those whose worker has not let go), the best
-    ``BEST_ROWS`` by their best value, then the newest, ``limit`` in all."""
+    bigger one the running trials (and those whose worker has not let go), the other live
+    ones, the best ``BEST_ROWS`` by their best value, then the newest, ``limit`` in all."""
     if len(rows) <= limit:
         return sorted(rows, key=lambda t: t["number"])
     chosen: dict[int, Mapping[str, Any]] = {}
@@ -67,7 +67,8 @@ def visible_trials(
                 return
             chosen.setdefault(row["id"], row)
 
-    take(t for t in rows if t["status"] in TrialStatus.ACTIVE or t.get("worker"))
+    take(t for t in rows if t["status"] == TrialStatus.RUNNING or t.get("worker"))
+    take(t for t in rows if t["status"] in TrialStatus.ACTIVE)
     sign = 1.0 if mode == "min" else -1.0
     scored = [t for t in rows if _finite(t.get("best_value"))]
     scored.sort(key=lambda t: (sign * t["best_value"], t["number"]))

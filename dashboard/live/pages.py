@@ -1,7 +1,9 @@
 """What a page asks for beyond its first message, answered from its sweep's live state (no
-database read): the next page of trial rows, and a folded rung whole.
+database read): the next page of trial rows (or the trials a search finds), and a folded
+rung whole.
 
     {"action": "trials", "offset": 200, "limit": 500}
+    {"action": "trials", "q": "optimizer=adam"}
     {"action": "rung", "bracket": 3, "rung": 0}
 
 Answers have the steering replies' shape (:mod:`dashboard.steering`): ``{"type": "reply",
@@ -17,6 +19,7 @@ from .state import LiveState
 READS = ("trials", "rung")
 TRIAL_PAGE = 500  # most trial rows one answer carries
 RUNG_PAGE = 2000  # most cells of one rung an answer carries
+FIND_MAX = 200  # longest search text
 
 
 class Unanswerable(ValueError):
@@ -48,11 +51,30 @@ def answer(state: LiveState, message: dict[str, Any]) -> dict[str, Any]:
 
 
 def _trials(state: LiveState, message: dict[str, Any]) -> dict[str, Any]:
-    """Trial rows in number order, from ``offset``, at most ``limit`` (<= TRIAL_PAGE)."""
+    """Trial rows in number order, from ``offset``, at most ``limit`` (<= TRIAL_PAGE); with
+    ``q``, only the trials it finds (:func:`finds`), ``total`` counting those."""
     offset = _int(message, "offset", 0)
     limit = min(_int(message, "limit", TRIAL_PAGE), TRIAL_PAGE)
     rows = sorted(state.trials.values(), key=lambda t: t["number"])
+    q = message.get("q")
+    if q is not None:
+        if not isinstance(q, str) or not q.strip() or len(q) > FIND_MAX:
+            raise Unanswerable("q", f"must be a text of 1 to {FIND_MAX} characters, got {q!r}")
+        rows = [t for t in rows if finds(q, t)]
     return {"trials": rows[offset : offset + limit], "offset": offset, "total": len(rows)}
+
+
+def finds(q: str, row: dict[str, Any]) -> bool:
+    """Whether the search text ``q`` finds trial ``row``: a number (``12`` or ``#12``) finds
+    that trial; other text finds, case aside, a status (``running``) or a parameter, by
+    name, value or ``name=value`` (``adam``, ``optimizer=adam``, ``lr=0.01``)."""
+    q = q.strip().lower()
+    number = q.removeprefix("#")
+    if number.isdigit():
+        return row["number"] == int(number)
+    if q == str(row.get("status", "")).lower():
+        return True
+    return any(q in f"{k}={v}".lower() for k, v in (row.get("params") or {}).items())
 
 
 def _rung(state: LiveState, message: dict[str, Any]) -> dict[str, Any]:

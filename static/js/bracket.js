@@ -29,7 +29,8 @@
 
   function budgetText(budget, unit) {
     if (budget === null || budget === undefined) return "?";
-    return R.fmt(budget) + " " + R.esc(unit || "");
+    const one = budget === 1 && /s$/.test(unit || ""); // "1 epoch", not "1 epochs"
+    return R.fmt(budget) + " " + R.esc(one ? unit.slice(0, -1) : unit || "");
   }
 
   function cellHtml(cell, selected) {

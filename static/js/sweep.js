@@ -325,6 +325,34 @@
     });
   });
 
+  /* Find: the server looks through every trial (a big sweep's table holds some of them),
+     the rows it finds join the table and the others are hidden until the box is cleared. */
+  const findBox = document.getElementById("trials-find");
+  const foundNote = document.getElementById("trials-found");
+  let foundIds = null; // the ids the search found, or null: every row shows
+  let findTimer = null;
+  findBox.addEventListener("input", () => { clearTimeout(findTimer); findTimer = setTimeout(runFind, 250); });
+  function runFind() {
+    const q = findBox.value.trim();
+    if (!q) {
+      foundIds = null;
+      foundNote.textContent = "";
+      for (const tr of rows.values()) tr.hidden = false;
+      return;
+    }
+    socket.ask({action: "trials", q, limit: 500}).then((reply) => {
+      if (findBox.value.trim() !== q) return; // a newer search is on its way
+      if (!reply.ok) { foundNote.textContent = R.errorText(reply.errors); return; }
+      foundIds = new Set(reply.trials.map((t) => t.id));
+      applyTrials(reply.trials, true);
+      for (const [id, tr] of rows) tr.hidden = !foundIds.has(id);
+      updateSteps();
+      renderMore();
+      foundNote.textContent = reply.total === 0 ? "no trial found" : reply.total + " found" +
+        (reply.total > reply.trials.length ? " (the first " + reply.trials.length + " shown)" : "");
+    });
+  }
+
   function paramsText(params) {
     return Object.entries(params || {}).map(([k, v]) => k + "=" + (typeof v === "number" ? R.fmt(v) : v)).join(", ");
   }
@@ -349,16 +377,17 @@
       tr = document.createElement("tr");
       tr.dataset.trial = t.id;
       rows.set(t.id, tr);
-      // Keep trial-number order: find the first row with a larger number.
-      let before = null;
-      const last = tbody.lastElementChild;
-      const lastRow = last && state.trials.get(Number(last.dataset.trial));
-      if (!lastRow || lastRow.number < t.number) { tbody.appendChild(tr); } else for (const other of tbody.children) {
-        const o = state.trials.get(Number(other.dataset.trial));
-        if (o && o.number > t.number) { before = other; break; }
+      // Keep trial-number order: the first row with a larger number, by bisection.
+      const kids = tbody.children;
+      let lo = 0, hi = kids.length;
+      while (lo < hi) {
+        const mid = (lo + hi) >> 1;
+        if (Number(kids[mid].dataset.number) < t.number) lo = mid + 1; else hi = mid;
       }
-      if (!tr.parentNode) tbody.insertBefore(tr, before);
+      tr.dataset.number = t.number;
+      tbody.insertBefore(tr, kids[lo] || null);
     }
+    tr.hidden = foundIds !== null && !foundIds.has(t.id);
     tr.dataset.status = t.status;
     tr.innerHTML = rowHtml(t);
     tr.classList.toggle("selected", state.selected === t.id);
@@ -516,15 +545,34 @@
 
   // --- analysis panels -------------------------------------------------------------------
 
-  function renderAnalytics() {
+  // The panels sit below the fold: each is drawn once they come near the window, and again
+  // only when it changed (a big sweep's panels come one a message). The parallel
+  // coordinates of a big sweep (WebGL) cost seconds, which a first draw must not wait for.
+  const PANELS = {history_number: "history", history_time: "history", parallel: "parallel", importance: "importance"};
+  const stalePanels = new Set();
+  let panelsNear = false;
+  new IntersectionObserver((entries) => {
+    panelsNear = entries[entries.length - 1].isIntersecting;
+    drawPanels();
+  }, {rootMargin: "300px 0px"}).observe(document.querySelector("section.analytics"));
+
+  function drawPanels() {
+    const a = state.analytics;
+    if (!a || !panelsNear) return;
+    const cfg = {responsive: true, displaylogo: false};
+    const hist = state.historyX === "time" ? a.history_time : a.history_number;
+    if (stalePanels.has("history") && hist) Plotly.react("chart-history", hist.data, hist.layout, cfg);
+    if (stalePanels.has("parallel") && a.parallel) Plotly.react("chart-parallel", a.parallel.data, a.parallel.layout, cfg);
+    if (stalePanels.has("importance") && a.importance) Plotly.react("chart-importance", a.importance.data, a.importance.layout, cfg);
+    stalePanels.clear();
+  }
+
+  /* ``keys``: the analytics fields that changed (all of them when not given). */
+  function renderAnalytics(keys) {
     const a = state.analytics;
     if (!a) return;
-    const cfg = {responsive: true, displaylogo: false};
-    // A big sweep's panels may come one a message (each within the socket's limit).
-    const hist = state.historyX === "time" ? a.history_time : a.history_number;
-    if (hist) Plotly.react("chart-history", hist.data, hist.layout, cfg);
-    if (a.parallel) Plotly.react("chart-parallel", a.parallel.data, a.parallel.layout, cfg);
-    if (a.importance) Plotly.react("chart-importance", a.importance.data, a.importance.layout, cfg);
+    for (const key of keys || Object.keys(PANELS)) if (PANELS[key]) stalePanels.add(PANELS[key]);
+    drawPanels();
     const sur = a.surrogate;
     if (!sur) return;
     const panel = document.getElementById("surrogate-panel");
@@ -541,7 +589,7 @@
   }
   document.querySelectorAll('input[name="history-x"]').forEach((r) => r.addEventListener("change", () => {
     state.historyX = r.value;
-    renderAnalytics();
+    renderAnalytics(["history_number"]);
   }));
   document.getElementById("surrogate-go").addEventListener("click", () => {
     const param = document.getElementById("surrogate-param").value;
@@ -611,7 +659,7 @@
       applyPoints(msg.points, msg.tmax, msg.tmin);
     } else if (msg.type === "analytics") {
       state.analytics = msg.partial ? Object.assign({}, state.analytics, msg) : msg;
-      renderAnalytics();
+      renderAnalytics(msg.partial ? Object.keys(msg) : null);
     } else if (msg.type === "reload") {
       // The server could not send what this page needs within the socket's limit: a fresh
       // page starts from a smaller view. Reconnecting would only meet the same message.

@@ -145,7 +145,7 @@ class TestLivePage(BrowserCase):
         heads = self.page.eval_on_selector_all(
             "#bracket .rung-head strong", "els => els.map(e => e.textContent)"
         )
-        assert heads == ["1 epochs", "3 epochs", "9 epochs"]
+        assert heads == ["1 epoch", "3 epochs", "9 epochs"]
         assert self.page.locator("svg.links path.link").count() == 5
         manual = self.page.locator("svg.links path.link.manual")
         assert manual.count() == 1

@@ -1,7 +1,8 @@
-"""A big sweep's page in a real browser: it draws from a bounded first message, stays
-connected and gets new points; the rest of the trial rows and a folded rung come on request.
-A message that cannot fit the socket's limit stops the page with a notice, once, instead of
-a reconnect loop. Screenshot: ``test-artifacts/big-sweep-bracket.png``."""
+"""A sweep of 10,000 trials in a real browser: the page draws from a bounded first message,
+stays connected and gets new points; the rest of the trial rows and a folded rung come on
+request, and a trial the table does not hold is found and steered. A message that cannot fit
+the socket's limit stops the page with a notice, once, instead of a reconnect loop.
+Screenshot: ``test-artifacts/big-sweep-bracket.png``."""
 
 from __future__ import annotations
 
@@ -10,15 +11,22 @@ import time
 from django.test import override_settings
 
 from dashboard.live import limits
-from sweeps.models import Sweep
+from sweeps.models import Sweep, Trial
 from tests.dashboard.conftest import add_points, make_sweep, make_trial
 from tests.dashboard.test_browser import ARTIFACTS, BrowserCase, pytestmark  # noqa: F401
-from tests.dashboard.test_socket_cap import TRIALS, _big_sweep
+from tests.dashboard.test_socket_cap import _big_sweep
+
+TRIALS = 10_000
+# Trials waiting for their bracket's decision: more live trials than a page is shown at
+# first, so the last of them are not in the table until they are found.
+WAITING = range(9001, 9001 + limits.TRIAL_ROWS + 100)
 
 
 class TestBigSweepPage(BrowserCase):
-    def test_the_page_draws_stays_live_and_gets_new_points(self) -> None:
-        sweep, live = _big_sweep(self.user)
+    def test_the_page_draws_stays_live_finds_steers_and_gets_new_points(self) -> None:
+        sweep, live = _big_sweep(self.user, trials=TRIALS)
+        Trial.objects.filter(sweep=sweep, number__in=WAITING).update(status="waiting")
+        hidden = Trial.objects.get(sweep=sweep, number=WAITING[-1])
         sockets: list[str] = []
         self.page.on("websocket", lambda ws: sockets.append(ws.url))
         self.open_sweep(sweep.pk)
@@ -34,6 +42,22 @@ class TestBigSweepPage(BrowserCase):
         assert rung.locator(".cell").count() < 50
 
         self.page.locator("#bracket").screenshot(path=str(ARTIFACTS / "big-sweep-bracket.png"))
+
+        # Found through the server (the table holds 200 of 10,000 rows), then steered.
+        row = self.page.locator(f'#trials tr[data-trial="{hidden.pk}"]')
+        assert row.count() == 0
+        self.page.fill("#trials-find", str(hidden.number))
+        row.wait_for(state="visible", timeout=10_000)
+        assert self.page.locator("#trials tbody tr:visible").count() == 1
+        assert self.page.locator("#trials-found").inner_text() == "1 found"
+        row.locator('button[data-action="pause"]').click()
+        self.wait(lambda: row.get_attribute("data-status") == "paused", 10, "the trial paused")
+        hidden.refresh_from_db()
+        assert hidden.status == "paused"
+        self.page.fill("#trials-find", "")
+        visible = self.page.locator("#trials tbody tr:visible")
+        self.wait(lambda: visible.count() > limits.TRIAL_ROWS, 5, "every row again")
+        assert row.is_visible()
         before = self.trace_lengths()[f"{live.pk}:train_loss"]
         add_points(live, "train_loss", [5, 6, 7], [0.5, 0.4, 0.3])
         self.wait(
@@ -42,12 +66,14 @@ class TestBigSweepPage(BrowserCase):
             "the new points on the live trial's curve",
         )
 
-        # Cancelling the sweep re-sends every row (no actions left): the table keeps its rows.
+        # Cancelling the sweep re-sends every row (no actions left): the table keeps its choice.
         live_row = self.page.locator(f'#trials tr[data-trial="{live.pk}"] button')
         assert live_row.count() > 0
         Sweep.objects.filter(pk=sweep.pk).update(status="cancelled")
         self.wait(lambda: live_row.count() == 0, 15, "the live trial's buttons gone")
-        assert rows.count() == limits.TRIAL_ROWS
+        # The rows it had and the live trials among those re-sent (the waiting ones it had
+        # not shown): not every trial.
+        assert rows.count() == 1 + len(WAITING)
 
         more.locator("button").click()
         self.wait(lambda: rows.count() > 600, 10, "the next page of trial rows")

@@ -83,12 +83,26 @@ def bayes_sweep_8(owner: Any) -> Sweep:
 
 
 class TestSweepPagePolish(BrowserCase):
+    def test_the_analysis_panels_are_drawn_when_they_come_near_the_window(self) -> None:
+        self.page.set_viewport_size({"width": 1440, "height": 400})
+        sweep = bayes_sweep_8(self.user)
+        self.open_sweep(sweep.pk)
+        self.page.wait_for_selector("#chart-loss .main-svg")
+        top = self.page.eval_on_selector("section.analytics", "e => e.getBoundingClientRect().top")
+        assert top > 400 + 300  # past the window and the margin it is drawn within
+        self.page.wait_for_timeout(300)
+        assert self.page.query_selector("#chart-parallel .main-svg") is None
+        self.page.locator("#chart-parallel").scroll_into_view_if_needed()
+        self.page.wait_for_selector("#chart-parallel .main-svg")
+        self.page.wait_for_selector("#chart-history .main-svg")
+
     def test_cards_line_up_with_a_legend_empty_charts_say_so_and_explain_is_one_line(
         self,
     ) -> None:
         self.page.set_viewport_size({"width": 1440, "height": 1000})
         sweep = bayes_sweep_8(self.user)
         self.open_sweep(sweep.pk)
+        self.page.locator("#chart-parallel").scroll_into_view_if_needed()
         self.page.wait_for_selector("#chart-parallel .main-svg")
         cards = self.page.eval_on_selector_all(
             ".panel[data-chart]",

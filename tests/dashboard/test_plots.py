@@ -106,6 +106,21 @@ def test_parallel_coordinates_encode_log_and_categorical_axes() -> None:
     assert trace["line"]["reversescale"] is True
 
 
+@pytest.mark.parametrize("mode", ["min", "max"])
+def test_parallel_coordinates_of_a_big_sweep_show_its_best_and_say_so(mode: str) -> None:
+    space = {"x": {"type": "float", "low": 0.0, "high": 10.0}}
+    rows = [{"number": i, "params": {"x": i / 10}, "value": float(i % 7)} for i in range(1, 51)]
+    figure = plots.parallel_figure(rows, space, metric="m", mode=mode, limit=10)
+    [trace] = figure["data"]
+    kept = trace["dimensions"][-1]["values"]
+    assert len(kept) == 10
+    best = sorted((r["value"] for r in rows), reverse=mode == "max")[:10]
+    assert sorted(kept) == sorted(best)
+    assert "the best 10 of 50 trials" in figure["layout"]["title"]["text"]
+    small = plots.parallel_figure(rows[:10], space, metric="m", mode=mode, limit=10)
+    assert small["layout"]["title"]["text"] == "Parameters and objective"
+
+
 def test_importance_bars_largest_on_top_and_empty_note() -> None:
     fig = plots.importance_figure({"lr": 0.7, "layers": 0.3})
     assert fig["data"][0]["y"] == ["layers", "lr"]
