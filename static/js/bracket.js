@@ -26,6 +26,7 @@
 
   const unfolded = new Set(); // "bracket:rung" of the rungs the user unfolded
   const drawn = new WeakMap(); // container -> its brackets' link plans, for a resize
+  const chosen = new WeakMap(); // container -> the trial it shows selected
 
   function budgetText(budget, unit) {
     if (budget === null || budget === undefined) return "?";
@@ -168,6 +169,7 @@
       if (el) el.scrollLeft = left;
     }
     drawn.set(container, plans);
+    chosen.set(container, selected);
     drawLinks(container, plans);
     container.onclick = (ev) => {
       const fold = ev.target.closest("button.fold");
@@ -178,12 +180,30 @@
       if (fold) {
         if (unfolded.has(fold.dataset.key)) unfolded.delete(fold.dataset.key);
         else unfolded.add(fold.dataset.key);
-        render(container, data, selected, onSelect, onUnfold);
+        render(container, data, chosen.get(container), onSelect, onUnfold);
         return;
       }
       const cell = ev.target.closest(".cell");
       if (cell) onSelect(Number(cell.dataset.trial));
     };
+  }
+
+  /* Shows ``selected`` (a trial id or null) as the selected trial without drawing the
+     brackets again (which lays every line out anew: most of a click's time on a big sweep);
+     false when a fold hides one of its cells, and the caller renders, which shows them. */
+  function mark(container, selected) {
+    const plans = drawn.get(container);
+    if (!plans) return false;
+    if (selected !== null) {
+      for (const plan of plans) for (const where of plan.where.values()) {
+        const w = where.get(selected);
+        if (w !== undefined && w !== "cell") return false;
+      }
+    }
+    for (const el of container.querySelectorAll(".cell.selected")) el.classList.remove("selected");
+    if (selected !== null) for (const el of container.querySelectorAll('.cell[data-trial="' + selected + '"]')) el.classList.add("selected");
+    chosen.set(container, selected);
+    return true;
   }
 
   /* The promotion lines of every bracket: all reads first (one layout), then all writes. */
@@ -257,5 +277,5 @@
     });
   }
 
-  window.RungsBracket = {render, relink, unfolded};
+  window.RungsBracket = {render, mark, relink, unfolded};
 })();

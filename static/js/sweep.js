@@ -105,17 +105,13 @@
     const trial = state.trials.get(s.trial);
     const number = trial ? trial.number : 0;
     const color = R.trialColor(number);
-    const hl = state.hovered !== null ? state.hovered : state.selected;
-    const dim = hl !== null && hl !== s.trial;
-    const strong = hl !== null && hl === s.trial;
     const smooth = c.smooth && tmpl.mode === "lines";
     const trace = {
       // Copies: Plotly keeps the arrays it is given, and the chart appends to them.
       type: "scatter", mode: tmpl.mode, x: s.x.slice(), y: smooth ? R.ema(s.y, c.smooth) : s.y.slice(),
       name: "#" + number + " " + s.metric, uid: s.trial + ":" + s.metric,
       meta: {trial: s.trial, number, metric: s.metric},
-      line: Object.assign({}, tmpl.line, {color, width: (tmpl.line.width || 1.5) * (strong ? 2.2 : 1)}),
-      opacity: dim ? 0.18 : 1,
+      line: Object.assign({}, tmpl.line, {color}),
       hovertemplate: "trial " + number + " · " + s.metric + "<br>step %{x}<br>%{y:.4g}<extra></extra>",
       visible: !(c.hide && trial && R.FINISHED.has(trial.status)),
     };
@@ -123,22 +119,20 @@
     return trace;
   }
 
-  /* The highlighted trial (hovered, else selected): its lines wider, the others faded, as
-     traceFor styles them. A restyle of the drawn traces, not a redraw: redrawing every
-     curve took about 200 ms a click (or a hover) with 200 trials on the page. */
+  /* The highlighted trial (hovered, else selected): its lines wider, the others faded, by
+     classes on the drawn SVG (static/css/rungs.css), marked again after every Plotly draw.
+     Restyling the traces through Plotly took about 100 ms a click with 200 trials on the
+     page (it computes every trace's defaults again); a class costs the browser a repaint. */
   function restyleHighlight() {
+    for (const c of Object.values(charts)) markHighlight(c.chart.div);
+  }
+
+  function markHighlight(gd) {
     const hl = state.hovered !== null ? state.hovered : state.selected;
-    for (const c of Object.values(charts)) {
-      const gd = c.chart.div;
-      if (!gd.data || !gd.data.length) continue;
-      const width = [], opacity = [];
-      for (const t of gd.data) {
-        const tmpl = c.templates[t.meta.metric] || {line: {width: 1.5}};
-        const strong = hl !== null && hl === t.meta.trial;
-        width.push((tmpl.line.width || 1.5) * (strong ? 2.2 : 1));
-        opacity.push(hl !== null && !strong ? 0.18 : 1);
-      }
-      Plotly.restyle(gd, {"line.width": width, opacity});
+    gd.classList.toggle("highlighting", hl !== null);
+    for (const g of gd.querySelectorAll(".scatterlayer .trace")) {
+      const trace = g.__data__ && g.__data__[0] && g.__data__[0].trace;
+      g.classList.toggle("hl", hl !== null && !!trace && !!trace.meta && trace.meta.trial === hl);
     }
   }
 
@@ -208,6 +202,7 @@
       const div = c.chart.div;
       if (c.hooked || !div.on) continue;
       c.hooked = true;
+      div.on("plotly_afterplot", () => markHighlight(div));
       div.on("plotly_click", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta) select(p.data.meta.trial); });
       div.on("plotly_hover", (ev) => { const p = ev.points && ev.points[0]; if (p && p.data.meta && state.hovered !== p.data.meta.trial) { state.hovered = p.data.meta.trial; restyleHighlight(); } });
       div.on("plotly_unhover", () => { if (state.hovered !== null) { state.hovered = null; restyleHighlight(); } });
@@ -219,7 +214,7 @@
   function select(trialId) {
     state.selected = state.selected === trialId ? null : trialId;
     restyleHighlight();
-    renderBracket();
+    if (!window.RungsBracket.mark(bracketEl, state.selected)) renderBracket();
     document.querySelectorAll("#trials tr.selected").forEach((tr) => tr.classList.remove("selected"));
     if (state.selected !== null) {
       const row = document.querySelector('#trials tr[data-trial="' + state.selected + '"]');

@@ -162,11 +162,13 @@ class TestLivePage(BrowserCase):
         assert running.evaluate("e => getComputedStyle(e, '::after').animationName") == "pulse"
 
         # Clicking a cell selects the trial everywhere: the table row too, and its curve is
-        # drawn wider while the others fade (restyled in place); a second click undoes it.
+        # drawn wider while the others fade (the drawn lines, as the browser shows them); a
+        # second click undoes it.
         def styles() -> dict[int, tuple[float, float]]:
             return {t: (o, w) for t, o, w in self.page.evaluate(
-                "Array.from(document.getElementById('chart-loss').data,"
-                " (t) => [t.meta.trial, t.opacity, t.line.width])")}  # fmt: skip
+                """Array.from(document.querySelectorAll('#chart-loss .scatterlayer .trace'),
+                   (g) => [g.__data__[0].trace.meta.trial, Number(getComputedStyle(g).opacity),
+                           parseFloat(getComputedStyle(g.querySelector('path.js-line')).strokeWidth)])""")}  # fmt: skip
 
         chosen = data["trials"][4].pk
         cell4 = self.page.locator('.rung[data-rung="0"] .cell[data-number="4"]')
