@@ -109,8 +109,14 @@ class SweepConsumer(AsyncWebsocketConsumer):
         :func:`dashboard.steering.handle`), never a closed socket. A read of the live view
         (:data:`dashboard.live.pages.READS`) is answered from the sweep's live state."""
         read = self._read(text_data)
-        if read is not None and self.stream is not None and self.stream.tailer is not None:
-            await self.send_json(pages.answer(self.stream.tailer.state, read))
+        live = self.stream.tailer if self.stream is not None else None
+        if read is not None and live is not None:
+            if read["action"] == "curves":
+                await self.send_json(
+                    await pages.curves(live.state, self.sweep_id, live.cursor, read)
+                )
+            else:
+                await self.send_json(pages.answer(live.state, read))
             return
         reply = await database_sync_to_async(steering.handle)(
             self.scope["user"], self.sweep_id, text_data

@@ -23,6 +23,7 @@ from sweeps.states import TrialStatus
 
 TRIAL_ROWS = 200  # trial rows a page gets at first; a sweep with more gets a choice of them
 BEST_ROWS = 50  # of which the best by the objective
+CURVE_TRIALS, CURVE_BEST = 60, 30  # trials whose curves a page draws at first; the best
 BRACKET_CELLS = 1500  # a bracket of at most this many cells is sent whole
 BRACKETS_SHOWN = 8  # brackets a bigger one shows (live ones first, then the best's, newest)
 # As static/js/bracket.js folds a rung: more than FOLD_OVER cells show their top HEAD ranks,
@@ -52,11 +53,12 @@ def size(text: str) -> int:
 
 
 def visible_trials(
-    rows: Sequence[Mapping[str, Any]], mode: str, limit: int = TRIAL_ROWS
+    rows: Sequence[Mapping[str, Any]], mode: str, limit: int = TRIAL_ROWS, best: int = BEST_ROWS
 ) -> list[Mapping[str, Any]]:
     """The trial rows a page gets at first, in number order: all of a small sweep; of a
     bigger one the running trials (and those whose worker has not let go), the other live
-    ones, the best ``BEST_ROWS`` by their best value, then the newest, ``limit`` in all."""
+    ones, the ``best`` by their best value, then the newest, ``limit`` in all. The curves
+    a page draws at first are those of :func:`curve_trials`."""
     if len(rows) <= limit:
         return sorted(rows, key=lambda t: t["number"])
     chosen: dict[int, Mapping[str, Any]] = {}
@@ -72,9 +74,17 @@ def visible_trials(
     sign = 1.0 if mode == "min" else -1.0
     scored = [t for t in rows if _finite(t.get("best_value"))]
     scored.sort(key=lambda t: (sign * t["best_value"], t["number"]))
-    take(scored, min(limit, len(chosen) + BEST_ROWS))
+    take(scored, min(limit, len(chosen) + best))
     take(sorted(rows, key=lambda t: -t["number"]))
     return sorted(chosen.values(), key=lambda t: t["number"])
+
+
+def curve_trials(rows: Sequence[Mapping[str, Any]], mode: str) -> list[Mapping[str, Any]]:
+    """The trials whose curves a page draws at first, chosen as :func:`visible_trials`
+    chooses rows, ``CURVE_TRIALS`` of them: 200 trials' curves were 800 traces, most of a
+    big sweep's first draw and of every restyle. A page adds any other trial's curves when
+    it is selected (:func:`dashboard.live.pages.curves`)."""
+    return visible_trials(rows, mode, limit=CURVE_TRIALS, best=CURVE_BEST)
 
 
 def _finite(value: Any) -> bool:

@@ -1,9 +1,11 @@
 """What a page asks for beyond its first message, answered from its sweep's live state (no
 database read): the next page of trial rows (or the trials a search finds), and a folded
-rung whole.
+rung whole; and one trial's curves, which a page draws only for some trials at first
+(read from the database, up to the live cursor).
 
     {"action": "trials", "offset": 200, "limit": 500}
     {"action": "trials", "q": "optimizer=adam"}
+    {"action": "curves", "trial": 4321}
     {"action": "rung", "bracket": 3, "rung": 0}
 
 Answers have the steering replies' shape (:mod:`dashboard.steering`): ``{"type": "reply",
@@ -12,11 +14,15 @@ Answers have the steering replies' shape (:mod:`dashboard.steering`): ``{"type":
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
-from .state import LiveState
+from sweeps import queries
 
-READS = ("trials", "rung")
+from .state import LiveState
+from .threads import on_reader
+
+READS = ("trials", "rung", "curves")
 TRIAL_PAGE = 500  # most trial rows one answer carries
 RUNG_PAGE = 2000  # most cells of one rung an answer carries
 FIND_MAX = 200  # longest search text
@@ -38,16 +44,43 @@ def _int(message: dict[str, Any], key: str, default: int | None = None) -> int:
 
 
 def answer(state: LiveState, message: dict[str, Any]) -> dict[str, Any]:
-    """The reply to a page's read ``message`` (its ``action`` is one of :data:`READS`)."""
-    ref, action = message.get("ref"), message.get("action")
+    """The reply to a page's read ``message`` of rows or a rung (see :func:`curves`)."""
     try:
-        body = _trials(state, message) if action == "trials" else _rung(state, message)
+        body = (
+            _trials(state, message) if message.get("action") == "trials" else _rung(state, message)
+        )
     except Unanswerable as exc:
-        return {
-            "type": "error", "ref": ref, "action": action, "ok": False, "code": 400,
-            "errors": {exc.field: str(exc)},
-        }  # fmt: skip
-    return {"type": "reply", "ref": ref, "action": action, "ok": True, **body}
+        return _refused(message, exc)
+    return _reply(message, body)
+
+
+async def curves(
+    state: LiveState, sweep_id: int, upto: int, message: dict[str, Any]
+) -> dict[str, Any]:
+    """The reply to ``{"action": "curves", "trial": id}``: that trial's thinned series of
+    the sweep's chart metrics up to ``upto`` (the live cursor: later points come as
+    increments), as the first message carries them."""
+    try:
+        trial = _int(message, "trial")
+        if trial not in state.trials:
+            raise Unanswerable("trial", f"no trial {trial} in this sweep")
+    except Unanswerable as exc:
+        return _refused(message, exc)
+    read = partial(queries.metric_series, sweep_id, trials=[trial], upto=upto)
+    data = await on_reader(read)
+    return _reply(message, {"trial": trial, "series": data["series"]})
+
+
+def _reply(message: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "reply", "ref": message.get("ref"), "action": message.get("action"),
+            "ok": True, **body}  # fmt: skip
+
+
+def _refused(message: dict[str, Any], exc: Unanswerable) -> dict[str, Any]:
+    return {
+        "type": "error", "ref": message.get("ref"), "action": message.get("action"), "ok": False,
+        "code": 400, "errors": {exc.field: str(exc)},
+    }  # fmt: skip
 
 
 def _trials(state: LiveState, message: dict[str, Any]) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from dashboard import analytics, plots
 from sweeps import queries
 from sweeps.models import MetricPoint, Sweep, Trial
 
-from .limits import bracket_view, visible_trials
+from .limits import bracket_view, curve_trials, visible_trials
 from .streams import encode_points
 
 CATCH_UP_LIMIT = 200_000  # a page further behind than this gets a fresh snapshot
@@ -50,17 +50,21 @@ def build_snapshot(
         ]
         return snap
     trials = {t["id"]: t for t in state["trials"]}
-    # A big sweep's page draws the curves of the trials it has rows of; the rest come with
-    # their next points (every live trial is among them).
-    some = len(trials) < (state.get("sweep") or {}).get("trials", 0)
+    # A big sweep's page draws the curves of some trials (the live ones and the best); the
+    # rest come with their next points, or when the page asks for them.
+    summary = state.get("sweep") or {}
+    mode = (summary.get("objective") or {}).get("mode", "min")
+    drawn = {t["id"]: t for t in curve_trials(state["trials"], mode)}
+    total = summary.get("trials", len(trials))
     data = queries.metric_series(
         sweep_id,
         names=queries.SWEEP_CHART_METRICS,
         upto=upto,
-        trials=list(trials) if some else None,
+        trials=list(drawn) if len(drawn) < total else None,
     )
     # The curve figures carry the thinned series; the page keeps them as its data.
     snap["figures"] = plots.chart_figures(data["series"], trials, compact=True)
+    snap["curves"] = {"trials": len(drawn), "of": total}
     return snap
 
 

@@ -213,12 +213,43 @@
 
   function select(trialId) {
     state.selected = state.selected === trialId ? null : trialId;
+    bringCurves(state.selected);
     restyleHighlight();
     if (!window.RungsBracket.mark(bracketEl, state.selected)) renderBracket();
     document.querySelectorAll("#trials tr.selected").forEach((tr) => tr.classList.remove("selected"));
     if (state.selected !== null) {
       const row = document.querySelector('#trials tr[data-trial="' + state.selected + '"]');
       if (row) { row.classList.add("selected"); }
+    }
+  }
+
+  /* A big sweep's page draws some trials' curves at first (the live ones and the best, see
+     the note under the charts); selecting another trial asks for its curves. */
+  const asked = new Set();
+  function bringCurves(trialId) {
+    if (trialId === null || asked.has(trialId)) return;
+    for (const c of Object.values(charts)) for (const s of c.chart.series.values()) if (s.trial === trialId) return;
+    asked.add(trialId);
+    socket.ask({action: "curves", trial: trialId}).then((reply) => {
+      if (!reply.ok) { asked.delete(trialId); return; }
+      for (const s of reply.series) {
+        const c = metricChart[s.name];
+        const key = s.trial + ":" + s.name;
+        if (!c || c.chart.series.has(key)) continue; // its live points came first
+        c.chart.set(key, {trial: s.trial, metric: s.name, x: s.step.slice(), y: s.value.slice()});
+      }
+      scheduleDraw();
+    });
+  }
+
+  const count = (n) => n.toLocaleString("en-US"); // 10,000
+
+  function renderCurvesNote(curves) {
+    const note = document.getElementById("curves-note");
+    note.hidden = !curves || curves.trials >= curves.of;
+    if (!note.hidden) {
+      note.textContent = "Curves of " + count(curves.trials) + " of " + count(curves.of) + " trials: the live ones and the best. " +
+        "Select a trial (in the table, the bracket or through Find) to add its curves.";
     }
   }
 
@@ -307,8 +338,8 @@
   function renderMore() {
     const total = state.sweep ? state.sweep.trials : rows.size;
     more.hidden = rows.size >= total;
-    more.querySelector("[data-shown]").textContent = rows.size;
-    more.querySelector("[data-total]").textContent = total;
+    more.querySelector("[data-shown]").textContent = count(rows.size);
+    more.querySelector("[data-total]").textContent = count(total);
   }
   more.querySelector("button").addEventListener("click", () => {
     socket.ask({action: "trials", offset: nextOffset, limit: 500}).then((reply) => {
@@ -343,8 +374,8 @@
       for (const [id, tr] of rows) tr.hidden = !foundIds.has(id);
       updateSteps();
       renderMore();
-      foundNote.textContent = reply.total === 0 ? "no trial found" : reply.total + " found" +
-        (reply.total > reply.trials.length ? " (the first " + reply.trials.length + " shown)" : "");
+      foundNote.textContent = reply.total === 0 ? "no trial found" : count(reply.total) + " found" +
+        (reply.total > reply.trials.length ? " (the first " + count(reply.trials.length) + " shown)" : "");
     });
   }
 
@@ -640,6 +671,8 @@
     if (msg.type === "snapshot") {
       if (msg.full) {
         for (const [key, chart] of Object.entries(charts)) if (msg.figures && msg.figures[key]) initChart(chart, msg.figures[key]);
+        renderCurvesNote(msg.curves);
+        asked.clear();
         state.trials = new Map();
         tbody.innerHTML = "";
         rows.clear();

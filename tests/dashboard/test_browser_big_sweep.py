@@ -27,6 +27,7 @@ class TestBigSweepPage(BrowserCase):
         sweep, live = _big_sweep(self.user, trials=TRIALS)
         Trial.objects.filter(sweep=sweep, number__in=WAITING).update(status="waiting")
         hidden = Trial.objects.get(sweep=sweep, number=WAITING[-1])
+        add_points(hidden, "train_loss", range(3), [1.5, 1.4, 1.3])
         sockets: list[str] = []
         self.page.on("websocket", lambda ws: sockets.append(ws.url))
         self.open_sweep(sweep.pk)
@@ -34,7 +35,7 @@ class TestBigSweepPage(BrowserCase):
         assert rows.count() == limits.TRIAL_ROWS
         more = self.page.locator("#trials-more")
         assert more.is_visible()
-        assert more.inner_text().startswith(f"Showing {limits.TRIAL_ROWS} of {TRIALS} trials")
+        assert more.inner_text().startswith(f"Showing {limits.TRIAL_ROWS} of {TRIALS:,} trials")
         assert self.page.locator(f'#trials tr[data-trial="{live.pk}"]').count() == 1
         # The bracket came folded by the server: its rung of 3,000 shows a few rows.
         rung = self.page.locator('#bracket .rung[data-rung="0"]')
@@ -54,6 +55,17 @@ class TestBigSweepPage(BrowserCase):
         self.wait(lambda: row.get_attribute("data-status") == "paused", 10, "the trial paused")
         hidden.refresh_from_db()
         assert hidden.status == "paused"
+        # Its curves were not drawn (the page draws some trials' curves, and says so):
+        # selecting it brings them.
+        assert f"{hidden.pk}:train_loss" not in self.trace_lengths()
+        note = self.page.locator("#curves-note")
+        assert note.inner_text().startswith(f"Curves of {limits.CURVE_TRIALS} of {TRIALS:,} trials")
+        row.locator("td.params").click()
+        self.wait(
+            lambda: self.trace_lengths().get(f"{hidden.pk}:train_loss") == 3,
+            10,
+            "the found trial's curve",
+        )
         self.page.fill("#trials-find", "")
         visible = self.page.locator("#trials tbody tr:visible")
         self.wait(lambda: visible.count() > limits.TRIAL_ROWS, 5, "every row again")

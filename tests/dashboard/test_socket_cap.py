@@ -241,3 +241,46 @@ async def test_a_message_that_cannot_fit_is_not_sent_and_the_page_is_told_to_rel
         assert await comm.receive_nothing(timeout=0.5)  # nothing more is sent
     finally:
         await comm.disconnect(timeout=10)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_page_draws_some_curves_at_first_and_gets_any_trial_s_on_request(
+    user: Any,
+) -> None:
+    sweep, live = _big_sweep(user, trials=300)
+    # A finished trial far from the best and the newest: its curves are not drawn at first.
+    far = max(
+        (t for t in Trial.objects.filter(sweep=sweep, number__lt=200)), key=lambda t: t.best_value
+    )
+    add_points(far, "train_loss", range(4), [2.0, 1.5, 1.2, 1.1])
+    add_points(far, "val_loss", [3], [1.3])
+    comm = await _open(user, sweep.pk)
+    try:
+        texts = await _texts(comm, "snapshot")
+        snap = json.loads(texts[0])
+        assert snap["curves"] == {"trials": limits.CURVE_TRIALS, "of": 300}
+        drawn = {t["meta"]["trial"] for f in snap["figures"].values() for t in f["data"]}
+        assert drawn == {live.pk}  # the only other trial with points is not among them
+
+        await comm.send_to(text_data=json.dumps({"action": "curves", "trial": far.pk, "ref": 7}))
+        while (reply := json.loads(await comm.receive_from(timeout=10)))["type"] != "reply":
+            pass
+        assert reply["ref"] == 7 and reply["trial"] == far.pk
+        series = {s["name"]: (s["step"], s["value"]) for s in reply["series"]}
+        assert series == {"train_loss": ([0, 1, 2, 3], [2.0, 1.5, 1.2, 1.1]), "val_loss": ([3], [1.3])}
+
+        for bad, field in (({"trial": 10**9}, "trial"), ({"trial": "x"}, "trial"), ({}, "trial")):
+            await comm.send_to(text_data=json.dumps({"action": "curves", "ref": 8, **bad}))
+            while (error := json.loads(await comm.receive_from(timeout=10)))["type"] != "error":
+                pass
+            assert error["ref"] == 8 and list(error["errors"]) == [field]
+    finally:
+        await comm.disconnect(timeout=10)
+
+
+def test_the_curves_drawn_at_first_are_the_live_and_the_best() -> None:
+    rows = [_row(n) for n in range(1, 501)]
+    rows[399] = _row(400, status="running", best_value=None)
+    chosen = [t["number"] for t in limits.curve_trials(rows, "min")]
+    assert len(chosen) == limits.CURVE_TRIALS
+    assert 400 in chosen and set(range(1, limits.CURVE_BEST + 1)) <= set(chosen)
