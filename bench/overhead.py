@@ -12,8 +12,9 @@ A trial that does almost nothing, so what is measured is the bookkeeping around 
   returns it. Per trial: wall time over the trials after a warm-up of 5.
 
 Both run on the embedded database (SQLite files) and, with ``DATABASE_URL``, on PostgreSQL
-(scratch databases ``rungs_bench`` and ``optuna_bench``; Rungs also uses ``REDIS_URL``). Each
-is repeated and the median is reported::
+(scratch databases ``rungs_bench`` and ``optuna_bench``, or ``rungs_<name>`` and
+``optuna_<name>`` with ``--scratch <name>``; Rungs also uses ``REDIS_URL``, whose database
+is flushed). Each is repeated and the median is reported::
 
     .venv/bin/pip install --no-deps -r requirements-bench.txt   # Optuna is not a dependency
     python bench/overhead.py                   # SQLite only
@@ -65,11 +66,16 @@ django.setup()
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from sweeps import services
-from sweeps.models import Event, Sweep
+from sweeps.models import Event, Sweep, Worker
 
 call_command("migrate", verbosity=0)
 user, _ = get_user_model().objects.get_or_create(username="bench")
-n, space = int(sys.argv[1]), json.loads(sys.argv[2])
+n, space, worker_pid = int(sys.argv[1]), json.loads(sys.argv[2]), int(sys.argv[3])
+# The worker registers once it has imported torch and connected: the clock starts after.
+deadline = time.monotonic() + 300
+while not Worker.objects.filter(pid=worker_pid).exists() and time.monotonic() < deadline:
+    time.sleep(0.2)
+time.sleep(1)
 spec = {
     "name": "overhead", "trainer": "synthetic", "space": space,
     "trainer_args": {"steps_per_epoch": 1},
@@ -89,7 +95,9 @@ print(json.dumps({"status": sweep.status, "trials": len(starts), "per_trial_s": 
 """
 
 
-def rungs_per_trial(n: int, database_url: str | None, redis_url: str | None) -> float:
+def rungs_per_trial(
+    n: int, database_url: str | None, redis_url: str | None, scratch: str = "bench"
+) -> float:
     """Seconds per trial of one Rungs sweep of ``n`` trivial trials on a fresh database."""
     from bench.dispatch_gap import solo_worker
 
@@ -98,7 +106,7 @@ def rungs_per_trial(n: int, database_url: str | None, redis_url: str | None) -> 
         env.pop("DATABASE_URL", None)
         env.pop("REDIS_URL", None)
         if database_url:
-            env["DATABASE_URL"] = _postgres(database_url, "rungs_bench")
+            env["DATABASE_URL"] = _postgres(database_url, f"rungs_{scratch}")
         if redis_url:
             env["REDIS_URL"] = redis_url
             import redis
@@ -109,9 +117,8 @@ def rungs_per_trial(n: int, database_url: str | None, redis_url: str | None) -> 
                        check=True)  # fmt: skip
         worker = solo_worker(env)
         try:
-            time.sleep(4)  # the worker imports torch and connects before the clock matters
             out = subprocess.run(
-                [sys.executable, "-c", RUNGS_SCRIPT, str(n), json.dumps(SPACE)],
+                [sys.executable, "-c", RUNGS_SCRIPT, str(n), json.dumps(SPACE), str(worker.pid)],
                 cwd=ROOT, env=env, check=True, capture_output=True, text=True,
             )  # fmt: skip
         finally:
@@ -157,6 +164,11 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--scratch",
+        default="bench",
+        help="PostgreSQL scratch databases rungs_<this>, optuna_<this>",
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("DATABASE_URL")
@@ -168,12 +180,14 @@ def main() -> None:
     for label, url in backends:
         rungs, optuna_ = [], []
         for _ in range(args.repeats):  # interleaved, so both see the same machine load
-            rungs.append(rungs_per_trial(args.trials, url, redis_url if url else None))
+            rungs.append(
+                rungs_per_trial(args.trials, url, redis_url if url else None, args.scratch)
+            )
             with tempfile.TemporaryDirectory() as tmp:
                 storage = (
                     f"sqlite:///{tmp}/optuna.db"
                     if url is None
-                    else _postgres(url, "optuna_bench").replace(
+                    else _postgres(url, f"optuna_{args.scratch}").replace(
                         "postgres://", "postgresql+psycopg://"
                     )
                 )
