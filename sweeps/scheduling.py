@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, NamedTuple
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import Count, Exists, Max, OuterRef, Q
 from django.utils import timezone
 
@@ -166,6 +167,19 @@ _FINISHED = tuple(sorted(TrialStatus.FINISHED))
 _MAX_OPEN_BRACKETS = 400
 
 
+def _params_of(sweep: Sweep) -> dict[int, dict[str, Any]]:
+    """This process's cache of the sweep's trial params (trial id -> params). A turn adds
+    the trials it created once they are committed: a rolled-back row's id may be reused
+    (SQLite), so its params must never be remembered."""
+    key = (sweep.pk, sweep.created_at)
+    with _cache_lock:
+        params = _params.setdefault(key, {})
+        _params.move_to_end(key)
+        while len(_params) > 64:
+            _params.popitem(last=False)
+    return params
+
+
 def _trial_rows(sweep: Sweep, only: Q | None = None) -> list[TrialRow]:
     """The sweep's trials as plain values, in number order (``only``: those it matches).
 
@@ -177,12 +191,7 @@ def _trial_rows(sweep: Sweep, only: Q | None = None) -> list[TrialRow]:
     fields = [f for f in TrialRow._fields if f != "params"]
     trials = sweep.trials.all() if only is None else sweep.trials.filter(only)
     values = list(trials.order_by("number").values_list(*fields))
-    key = (sweep.pk, sweep.created_at)
-    with _cache_lock:
-        params = _params.setdefault(key, {})
-        _params.move_to_end(key)
-        while len(_params) > 64:
-            _params.popitem(last=False)
+    params = _params_of(sweep)
     missing = [v[0] for v in values if v[0] not in params]
     if missing:
         params.update(Trial.objects.filter(pk__in=missing).values_list("id", "params"))
@@ -288,17 +297,36 @@ def _decide_running(
     return Turn(rows, last, scheduler.decide(snap)), snap
 
 
-def apply_decisions(sweep: Sweep) -> bool:
-    """Ask the scheduler and apply its decisions; True when it says the sweep is over."""
+class Applied(NamedTuple):
+    """What applying a turn's decisions left: whether the scheduler says the sweep is over,
+    and how many of its trials are running now."""
+
+    over: bool
+    running: int
+
+
+def apply_decisions(sweep: Sweep, known: Sequence[Trial] = ()) -> Applied:
+    """Ask the scheduler and apply its decisions (see :class:`Applied`).
+
+    ``known``: trials the caller holds locked and up to date (a segment's end passes its
+    trial), so a decision about one of them does not read it again."""
     rows, number, decisions = decide_turn(sweep)
+    # Every running trial is among the rows (its bracket is unfinished), so the turn knows
+    # how many run without counting them again.
+    running = sum(r.status == TrialStatus.RUNNING for r in rows)
     placing = [r.id for r in rows if _unplaced(r)][
         : sum(isinstance(d, Start) and d.manual for d in decisions)
     ]
     named = {d.trial_id for d in decisions if isinstance(d, Stop | Complete | Promote)}
-    by_id = Trial.objects.in_bulk([*named, *placing])
+    by_id = {t.pk: t for t in known if t.pk in named}
+    if unread := [pk for pk in (*named, *placing) if pk not in by_id]:
+        by_id.update(Trial.objects.in_bulk(unread))
     queued = [by_id[pk] for pk in placing]
+    created: dict[int, dict[str, Any]] = {}
     finished = False
     for decision in decisions:
+        if isinstance(decision, Stop | Complete | Promote):
+            running -= by_id[decision.trial_id].status == TrialStatus.RUNNING
         if isinstance(decision, Stop):
             trial = by_id[decision.trial_id]
             move_status(trial, TrialStatus.STOPPED, finished_at=timezone.now())
@@ -336,18 +364,25 @@ def apply_decisions(sweep: Sweep) -> bool:
             trial.save(update_fields=["bracket", "rung", "budget"])
         elif isinstance(decision, Start):
             number += 1
-            Trial.objects.create(
+            trial = Trial.objects.create(
                 sweep=sweep, number=number, params=dict(decision.params), bracket=decision.bracket,
                 rung=decision.rung, budget=decision.budget,
             )  # fmt: skip
+            created[trial.pk] = json.loads(json.dumps(trial.params))  # as the row reads back
         elif isinstance(decision, Finish):
             finished = True
-    return finished
+    if created:  # the next turn in this process need not read their params back
+        transaction.on_commit(lambda: _params_of(sweep).update(created))
+    return Applied(finished, running)
 
 
-def dispatch_pending(sweep: Sweep) -> list[tuple[int, int, int]]:
-    """Move placed pending trials into free worker slots; return the segments to enqueue."""
-    running = sweep.trials.filter(status=TrialStatus.RUNNING).count()
+def dispatch_pending(sweep: Sweep, running: int | None = None) -> list[tuple[int, int, int]]:
+    """Move placed pending trials into free worker slots; return the segments to enqueue.
+
+    ``running``: how many of the sweep's trials run now, when the caller knows (counted
+    here otherwise)."""
+    if running is None:
+        running = sweep.trials.filter(status=TrialStatus.RUNNING).count()
     free = sweep.concurrency - running
     if free <= 0:
         return []

@@ -94,7 +94,8 @@ class Reporter:
 
     ``write`` persists a batch (all or nothing; retried on a dropped connection), ``nudge``
     tells live pages, ``heartbeat`` renews the lease and returns the decision. ``deadline``
-    (a ``clock()`` value) makes :meth:`decision` raise :class:`TimeLimitExceeded` once passed.
+    (a ``clock()`` value) makes :meth:`decision` raise :class:`TimeLimitExceeded` once passed;
+    ``decided``: the caller has just heard "continue" (see :meth:`decision`).
     """
 
     def __init__(
@@ -108,6 +109,7 @@ class Reporter:
         decision_seconds: float = 0.2,
         nudge_seconds: float = 0.025,
         deadline: float | None = None,
+        decided: bool = False,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
     ) -> None:
@@ -127,7 +129,9 @@ class Reporter:
         self._logged: tuple[int, float] | None = None  # (step, clock) of the latest log
         self._gap = 0.0  # clock time between the latest two steps logged
         self._decision = CONTINUE
-        self._decided_at: float | None = None
+        # ``decided``: "continue" was just learned (a segment's claim is its first heartbeat),
+        # so the first heartbeat is due one interval from now, not at the first step.
+        self._decided_at: float | None = now if decided else None
         # (clock, cumulative samples) of recent steps: throughput over a short window is
         # steadier than step-to-step timing and still follows a slowdown within a second.
         self._window: deque[tuple[float, int]] = deque(maxlen=33)

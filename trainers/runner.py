@@ -89,6 +89,7 @@ class SegmentResult:
     se: float | None = None  # the objective's standard error, if the trainer reported it
     reason: str = ""
     last_decision: str = CONTINUE
+    pruned_to: str = ""  # the trial's files older than this one were deleted during the segment
 
 
 def short_traceback(exc: BaseException, limit: int = REASON_CHARS) -> str:
@@ -167,6 +168,7 @@ def execute_segment(
             se=se,
             reason=reason,
             last_decision=reporter.last_decision,
+            pruned_to=s.pruned_to if s else "",
         )
 
     try:
@@ -263,6 +265,9 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
     options = {
         "flush_seconds": settings.RUNGS_METRIC_FLUSH_SECONDS,
         "decision_seconds": settings.RUNGS_DECISION_SECONDS,
+        # The claim just found the trial running and renewed its lease: it is the first
+        # heartbeat (a short segment then asks none at all).
+        "decided": spec.decision == CONTINUE,
     }
     result = execute_segment(
         spec,
@@ -300,8 +305,9 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
             ),  # fmt: skip
             "reporting a finished segment",
         )
-        if result.last_decision == CONTINUE and result.checkpoint:
-            # The database now names this file; the trial's older files can go.
+        if result.last_decision == CONTINUE and result.checkpoint not in ("", result.pruned_to):
+            # The database now names this file; the trial's older files can go (unless that
+            # was done when its record landed, as for a trainer's own last checkpoint).
             prune_trial(spec.sweep_id, spec.trial_id, keep=result.checkpoint)
     elif result.outcome in (Outcome.STOP, Outcome.PAUSE):
         retry_db(

@@ -73,6 +73,7 @@ class Session:
     resource_done: float = 0.0
     checkpoint_path: str = ""
     checkpoint_step: int = -1
+    pruned_to: str = ""  # the checkpoint this segment last deleted the trial's older files for
     eval_metrics: dict[str, float] = field(default_factory=dict)
     eval_step: int = -1
     start_step: int = 0
@@ -177,6 +178,7 @@ class Session:
             # from; it learns that from the hook (and the decision) and leaves files alone.
             if recorded and self.reporter.last_decision == CONTINUE:
                 checkpoints.prune_trial(self.sweep_id, self.trial_id, keep=path)
+                self.pruned_to = path
         return path
 
     def record_eval(self, step: int, **metrics: float) -> None:

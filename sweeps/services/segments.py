@@ -26,7 +26,7 @@ from sweeps.ingest import drop_points_after, roll_up
 from sweeps.models import RungResult, Sweep, Trial
 from sweeps.nudges import nudge_sweep
 from sweeps.scheduling import max_rung, rung_budget
-from sweeps.services.turns import advance_sweep
+from sweeps.services.turns import advance_sweep, take_turn
 from sweeps.states import SweepStatus, TrialStatus
 from sweeps.transitions import move_status, record_event
 
@@ -54,6 +54,9 @@ class SegmentSpec:
     objective_mode: str
     resource_unit: str
     horizon: float  # the budget of the top rung: where LR schedules end
+    # What a heartbeat at the claim says (stop: the sweep was cancelled meanwhile); a worker
+    # told "continue" here asks its first heartbeat one interval later, not at step 1.
+    decision: str = SegmentDecision.CONTINUE
 
 
 def _segment_trial(trial_id: int, attempt: int) -> Trial | None:
@@ -103,6 +106,8 @@ def begin_segment(trial_id: int, rung: int, attempt: int, worker: str) -> Segmen
         step=trial.step, checkpoint=trial.checkpoint, objective_metric=sweep.objective_metric,
         objective_mode=sweep.objective_mode, resource_unit=sweep.resource_unit,
         horizon=rung_budget(sweep, trial.bracket, max_rung(sweep, trial.bracket)),
+        decision=SegmentDecision.STOP if sweep.status == SweepStatus.CANCELLED
+        else SegmentDecision.CONTINUE,
     )  # fmt: skip
 
 
@@ -170,7 +175,13 @@ def finish_segment(
 ) -> None:
     """Record a finished rung (once: unique per trial and rung) and let the scheduler decide.
 
-    ``se``: the objective's standard error, when the trainer reports ``<metric>_se``."""
+    ``se``: the objective's standard error, when the trainer reports ``<metric>_se``.
+
+    The sweep's turn is taken in the same transaction (the trial's lock holds the sweep's
+    row too): one commit per segment end instead of two. A turn that raises is rolled back
+    alone, after the result is safely recorded, and its error raised once that commits.
+    """
+    turn_error: Exception | None = None
     with transaction.atomic():
         trial = _claimed_segment(trial_id, attempt)
         if trial is None or trial.rung != rung:
@@ -179,10 +190,12 @@ def finish_segment(
         finite = value if value is not None and math.isfinite(value) else None
         if finite is None or se is None or not (math.isfinite(se) and se >= 0):
             se = None
-        RungResult.objects.get_or_create(
-            trial=trial, rung=rung,
-            defaults={"sweep_id": trial.sweep_id, "budget": trial.budget, "value": finite,
-                      "se": se, "manual": rung in trial.manual_rungs},
+        # Unique per (trial, rung): a result already there stays as it is. One INSERT ...
+        # ON CONFLICT DO NOTHING instead of get_or_create's read, savepoint and insert.
+        RungResult.objects.bulk_create(
+            [RungResult(trial=trial, rung=rung, sweep_id=trial.sweep_id, budget=trial.budget,
+                        value=finite, se=se, manual=rung in trial.manual_rungs)],
+            ignore_conflicts=True,
         )  # fmt: skip
         trial.resource_done, trial.step, trial.checkpoint = resource_done, step, checkpoint
         trial.best_value = _best(trial.sweep, trial.best_value, finite)
@@ -195,8 +208,15 @@ def finish_segment(
         trial.save(update_fields=fields)
         record_event(trial.sweep, "rung_done", f"trial {trial.number} rung {rung}: {finite}",
                      trial=trial, rung=rung, value=finite)  # fmt: skip
-        transaction.on_commit(lambda: nudge_sweep(trial.sweep_id))
-    advance_sweep(trial.sweep_id)
+        try:
+            with transaction.atomic():
+                nudged = take_turn(trial.sweep, known=[trial])
+        except Exception as exc:
+            turn_error, nudged = exc, False
+        if not nudged:
+            transaction.on_commit(lambda: nudge_sweep(trial.sweep_id))
+    if turn_error is not None:
+        raise turn_error
 
 
 def interrupt_segment(

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
+from collections.abc import Sequence
 
 from django.db import transaction
 from django.utils import timezone
 
 from sweeps import sending
-from sweeps.models import RungResult, Sweep
+from sweeps.models import RungResult, Sweep, Trial
 from sweeps.nudges import nudge_sweep
 from sweeps.scheduling import apply_decisions, dispatch_pending
 from sweeps.services.outbox import send_segments
@@ -52,18 +53,31 @@ def advance_sweep(sweep_id: int) -> None:
     segment and every manual action, under the sweep's row lock."""
     with transaction.atomic():
         sweep = Sweep.objects.select_for_update().filter(pk=sweep_id).first()
-        if sweep is None or sweep.status != SweepStatus.RUNNING:
-            return
-        over = apply_decisions(sweep)  # a paused trial keeps the sweep open
-        to_send = dispatch_pending(sweep)
-        if over:
-            _end_sweep(sweep)
+        if sweep is not None:
+            take_turn(sweep)
 
-        def send() -> None:
-            send_segments(to_send)
-            nudge_sweep(sweep_id)
 
-        transaction.on_commit(send)
+def take_turn(sweep: Sweep, known: Sequence[Trial] = ()) -> bool:
+    """The body of :func:`advance_sweep`, for a caller already inside a transaction that
+    holds ``sweep``'s row lock (and read ``sweep`` under it): a segment's end takes the
+    turn in its own transaction, one commit instead of two. The segments go to the broker,
+    and the live pages are nudged, once that transaction commits; False when the sweep is
+    not running (no turn, no nudge). ``known``: trials the caller holds locked and saved
+    (see :func:`~sweeps.scheduling.apply_decisions`)."""
+    if sweep.status != SweepStatus.RUNNING:
+        return False
+    applied = apply_decisions(sweep, known)
+    to_send = dispatch_pending(sweep, running=applied.running)
+    if applied.over:  # a paused trial keeps the sweep open
+        _end_sweep(sweep)
+    sweep_id = sweep.pk
+
+    def send() -> None:
+        send_segments(to_send)
+        nudge_sweep(sweep_id)
+
+    transaction.on_commit(send)
+    return True
 
 
 def _end_sweep(sweep: Sweep) -> None:

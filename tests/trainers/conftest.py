@@ -33,6 +33,7 @@ class Spec:
     objective_mode: str = "min"
     resource_unit: str = "epochs"
     horizon: float = 27.0
+    decision: str = "continue"
 
 
 class Effects:
