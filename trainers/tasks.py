@@ -65,8 +65,8 @@ def release_running_segment(**_: object) -> None:
 def stop_logging_queries(**_: object) -> None:
     """``DEBUG`` (on by default, for the local site's error pages) shows nothing in a worker;
     there it only makes Django keep every query in memory and, on SQLite, quote each one's
-    parameters with one more query: with it, a one-step segment took 60 % more CPU in the
-    worker (bench/overhead.py's trials)."""
+    parameters with one more query: 11 % of a worker's samples in bench/overhead.py's
+    one-step trials (py-spy)."""
     from django.conf import settings
 
     settings.DEBUG = False
