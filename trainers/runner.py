@@ -266,8 +266,8 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
         "flush_seconds": settings.RUNGS_METRIC_FLUSH_SECONDS,
         "decision_seconds": settings.RUNGS_DECISION_SECONDS,
         # The claim just found the trial running and renewed its lease: it is the first
-        # heartbeat (a short segment then asks none at all).
-        "decided": spec.decision == CONTINUE,
+        # heartbeat (a short segment then asks none at all), unless this worker is stopping.
+        "decided": spec.decision == CONTINUE and not SHUTTING_DOWN.is_set(),
     }
     result = execute_segment(
         spec,
