@@ -47,6 +47,7 @@ from django.conf import settings
 
 from dashboard import analytics
 from dashboard.live.cursors import HOLE_TIMEOUT, CursorTracker
+from dashboard.live.limits import TRIAL_ROWS
 from dashboard.live.membership import GroupMembership
 from dashboard.live.reader import SweepReader
 from dashboard.live.snapshots import build_snapshot, page_snapshot
@@ -259,13 +260,19 @@ class SweepTailer:
     async def _compute_analytics(self) -> None:
         state = self.state
         summary, trials, results = state.summary, list(state.trials.values()), list(state.results)
-        try:
-            figures = await on_thinker(analytics.panels, summary, trials, results)
-        except Exception:
-            log.exception("analysis panels of sweep %s failed", self.sweep_id)
-            return
-        self.analytics = figures
-        await self._fan_out(json.dumps({"type": "analytics", **figures}, separators=(",", ":")))
+        # A big sweep's first panels skip what is slow (parameter importance fits a forest:
+        # seconds at 10,000 trials, the page's panels blank until then; a small sweep's page
+        # has them from its first render); the full set follows.
+        quick = self.analytics is None and len(trials) > TRIAL_ROWS
+        steps = [analytics.quick_panels, analytics.panels] if quick else [analytics.panels]
+        for step in steps:
+            try:
+                figures = await on_thinker(step, summary, trials, results)
+            except Exception:
+                log.exception("analysis panels of sweep %s failed", self.sweep_id)
+                return
+            self.analytics = figures
+            await self._fan_out(json.dumps({"type": "analytics", **figures}, separators=(",", ":")))
 
 
 # --- registry: one tailer per sweep per process (per event loop) ---------------------------

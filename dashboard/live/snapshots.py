@@ -14,7 +14,7 @@ from dashboard import analytics, plots
 from sweeps import queries
 from sweeps.models import MetricPoint, Sweep, Trial
 
-from .limits import bracket_view, curve_trials, visible_trials
+from .limits import TRIAL_ROWS, bracket_view, curve_trials, visible_trials
 from .streams import encode_points
 
 CATCH_UP_LIMIT = 200_000  # a page further behind than this gets a fresh snapshot
@@ -85,5 +85,8 @@ def page_snapshot(sweep: Sweep) -> dict[str, Any]:
         MetricPoint.objects.filter(sweep=sweep).order_by("-id").values_list("id", flat=True).first()
     ) or 0
     snap = build_snapshot(sweep.pk, upto, None, None, state)
-    snap["analytics"] = analytics.panels(summary, trials, results)
+    # A big sweep's panels (0.9 MB and a sixth of the render at 10,000 trials) come over the
+    # socket: the page draws them only once they are scrolled near, after its first draw.
+    small = len(trials) <= TRIAL_ROWS
+    snap["analytics"] = analytics.panels(summary, trials, results) if small else None
     return snap

@@ -267,7 +267,10 @@ async def test_a_page_draws_some_curves_at_first_and_gets_any_trial_s_on_request
             pass
         assert reply["ref"] == 7 and reply["trial"] == far.pk
         series = {s["name"]: (s["step"], s["value"]) for s in reply["series"]}
-        assert series == {"train_loss": ([0, 1, 2, 3], [2.0, 1.5, 1.2, 1.1]), "val_loss": ([3], [1.3])}
+        assert series == {
+            "train_loss": ([0, 1, 2, 3], [2.0, 1.5, 1.2, 1.1]),
+            "val_loss": ([3], [1.3]),
+        }
 
         for bad, field in (({"trial": 10**9}, "trial"), ({"trial": "x"}, "trial"), ({}, "trial")):
             await comm.send_to(text_data=json.dumps({"action": "curves", "ref": 8, **bad}))
@@ -284,3 +287,23 @@ def test_the_curves_drawn_at_first_are_the_live_and_the_best() -> None:
     chosen = [t["number"] for t in limits.curve_trials(rows, "min")]
     assert len(chosen) == limits.CURVE_TRIALS
     assert 400 in chosen and set(range(1, limits.CURVE_BEST + 1)) <= set(chosen)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_big_sweep_s_panels_come_quick_first_then_whole(user: Any) -> None:
+    # Its page's first render leaves them out; the socket sends them without waiting for
+    # parameter importance (a forest fit), then with it.
+    sweep, _ = _big_sweep(user, trials=limits.TRIAL_ROWS + 100)
+    comm = await _open(user, sweep.pk)
+    try:
+        panels = []
+        while len(panels) < 2:
+            message = json.loads(await comm.receive_from(timeout=30))
+            if message["type"] == "analytics":
+                panels.append(message)
+        quick, whole = panels
+        assert {"history_number", "parallel", "importance"} <= set(quick) & set(whole)
+        assert quick["parallel"] == whole["parallel"]
+        assert quick["importance"] != whole["importance"]  # "computing…", then the forest's
+    finally:
+        await comm.disconnect(timeout=10)

@@ -73,6 +73,15 @@ def test_sweep_page_first_render_carries_curves_bracket_and_cursor(user: Any) ->
     assert snap["analytics"]["surrogate"]["available"] is False  # a random-search sweep
 
 
+def test_a_big_sweep_s_page_leaves_its_analysis_panels_to_the_socket(user: Any) -> None:
+    from dashboard.live import limits
+    from tests.dashboard.test_socket_cap import _big_sweep
+
+    sweep, _ = _big_sweep(user, trials=limits.TRIAL_ROWS + 1)
+    snap = _snapshot(_client(user).get(f"/sweeps/{sweep.pk}/").content.decode())
+    assert snap["analytics"] is None and len(snap["trials"]) == limits.TRIAL_ROWS
+
+
 def test_sweep_page_is_gzipped_when_the_browser_accepts_it(user: Any) -> None:
     sweep = make_sweep(user)
     trial = make_trial(sweep, 1, step=999)
