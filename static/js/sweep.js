@@ -383,18 +383,22 @@
     return Object.entries(params || {}).map(([k, v]) => k + "=" + (typeof v === "number" ? R.fmt(v) : v)).join(", ");
   }
 
-  function rowHtml(t) {
+  /* A row's cells as HTML, one string each. */
+  function rowCells(t) {
     const step = Math.max(t.step || 0, state.lastStep.get(t.id) || 0);
-    let html = '<td><span class="swatch" style="background:' + R.trialColor(t.number) + '"></span>' +
-      '<a href="/sweeps/' + SWEEP + "/trials/" + t.number + '/">' + t.number + "</a>" + (t.manual ? ' <span class="badge manual-badge" title="added by hand">hand</span>' : "") + "</td>" +
-      '<td class="params">' + R.esc(paramsText(t.params)) + "</td>" +
-      '<td><span class="status status-' + t.status + '">' + t.status + "</span></td>" +
-      "<td>" + t.bracket + " / " + t.rung + "</td><td class=\"num\">" + R.fmt(t.budget) + '</td><td class="num">' + R.fmt(t.best_value) + "</td>" +
-      '<td class="num step">' + step + "</td><td>" + R.esc(t.worker || "") + "</td>";
-    if (CAN_STEER) {
-      html += '<td class="actions">' + R.actionButtons(t.actions, {small: true, trial: t.id}) + "</td>";
-    }
-    return html;
+    const cells = [
+      '<td><span class="swatch" style="background:' + R.trialColor(t.number) + '"></span>' +
+        '<a href="/sweeps/' + SWEEP + "/trials/" + t.number + '/">' + t.number + "</a>" + (t.manual ? ' <span class="badge manual-badge" title="added by hand">hand</span>' : "") + "</td>",
+      '<td class="params">' + R.esc(paramsText(t.params)) + "</td>",
+      '<td><span class="status status-' + t.status + '">' + t.status + "</span></td>",
+      "<td>" + t.bracket + " / " + t.rung + "</td>",
+      '<td class="num">' + R.fmt(t.budget) + "</td>",
+      '<td class="num">' + R.fmt(t.best_value) + "</td>",
+      '<td class="num step">' + step + "</td>",
+      "<td>" + R.esc(t.worker || "") + "</td>",
+    ];
+    if (CAN_STEER) cells.push('<td class="actions">' + R.actionButtons(t.actions, {small: true, trial: t.id}) + "</td>");
+    return cells;
   }
 
   function upsertRow(t) {
@@ -415,7 +419,12 @@
     }
     tr.hidden = foundIds !== null && !foundIds.has(t.id);
     tr.dataset.status = t.status;
-    tr.innerHTML = rowHtml(t);
+    // Only the cells that changed are written: a live trial's row changes every second,
+    // and a button written anew under the pointer loses the click.
+    const cells = rowCells(t);
+    if (!tr.cells.length) tr.innerHTML = cells.join("");
+    else cells.forEach((html, i) => { if (tr.shown[i] !== html) tr.cells[i].outerHTML = html; });
+    tr.shown = cells;
     tr.classList.toggle("selected", state.selected === t.id);
   }
 

@@ -183,6 +183,20 @@ class TestLivePage(BrowserCase):
         cell4.click()
         self.screenshot("sweep-bracket.png")
 
+    def test_a_live_row_keeps_its_buttons_while_its_other_cells_change(self) -> None:
+        # A button written anew under the pointer loses the click (seen as a Kill that
+        # would not take while its trial trained): only the cells that changed are written.
+        sweep = make_sweep(self.user, status="running")
+        trial = make_trial(sweep, 1, status="running", worker="w1", step=3)
+        self.open_sweep(sweep.pk)
+        row = f'#trials tr[data-trial="{trial.pk}"]'
+        self.page.eval_on_selector(f'{row} button[data-action="kill"]', "b => { b.__kept = 1; }")
+        Trial.objects.filter(pk=trial.pk).update(step=7, worker="w2")
+        self.wait(lambda: self.page.text_content(f"{row} td.step") == "7", 10, "the new step")
+        assert "w2" in self.page.inner_text(row)
+        kept = self.page.eval_on_selector(f'{row} button[data-action="kill"]', "b => b.__kept")
+        assert kept == 1
+
     def test_curves_grow_without_reload(self) -> None:
         sweep = make_sweep(self.user)
         trial = make_trial(sweep, 1, status="running", worker="w1")
