@@ -265,7 +265,11 @@ def in_browser(db: str, sweep_id: int, session: str, repeats: int) -> dict[str, 
                 "click_ms": max(times.values()), "clicks_ms": times}  # fmt: skip
     finally:
         os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:  # still computing a big sweep's panels: measured
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait(timeout=30)
 
 
 class _RolledBack(Exception):
