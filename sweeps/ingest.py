@@ -25,6 +25,7 @@ from django.db import connections, transaction
 
 from sweeps.buckets import FINEST, ROLLUP_LEVELS, bucket_width, draw_buckets, fold_buckets
 from sweeps.models import MetricPoint, SegmentLog, SeriesRollup, Trial
+from sweeps.states import TrialStatus
 
 # (name, step, value, unix time)
 Point = tuple[str, int, float | None, float]
@@ -78,12 +79,22 @@ def _finite(value: float | None) -> float | None:
 
 
 def write_points(
-    sweep_id: int, trial_id: int, points: Sequence[Point], *, using: str = "default"
+    sweep_id: int,
+    trial_id: int,
+    points: Sequence[Point],
+    *,
+    attempt: int | None = None,
+    using: str = "default",
 ) -> int:
     """Append ``points`` of one trial to ``sweeps_metricpoint``; return how many were written.
 
     All or nothing: the batch is one COPY (PostgreSQL) or one transaction (SQLite), so a
     failure leaves no partial batch behind and the caller can retry the whole of it.
+
+    ``attempt``: the writing segment's; the batch is written only while that segment
+    holds the trial (:func:`_held`), else dropped (0). A worker that stalled past its lease
+    and wakes after its segment was re-queued would otherwise log steps that the next
+    attempt trains again from the checkpoint: the series would hold them twice.
     """
     if not points:
         return 0
@@ -99,6 +110,8 @@ def write_points(
             transaction.atomic(using=using),
             connection.cursor() as cursor,
         ):
+            if attempt is not None and not _held(cursor, trial_id, attempt):
+                return 0
             # Live pages tail "id > cursor" per sweep. Ids are drawn before commit, so two
             # concurrent batches of one sweep could commit out of id order and a tailer
             # would skip the late one. The lock orders a sweep's batches: ids then commit
@@ -124,8 +137,27 @@ def write_points(
     ]
     marks = ", ".join(["%s"] * len(_COLUMNS))
     with transaction.atomic(using=using), connection.cursor() as cursor:
+        if attempt is not None and not _held(cursor, trial_id, attempt):
+            return 0
         cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({marks})", rows)
     return len(rows)
+
+
+def _held(cursor: Any, trial_id: int, attempt: int) -> bool:
+    """Whether segment ``attempt`` still holds the trial: not re-queued (pending again)
+    and not followed by a later attempt. A paused or killed trial's segment still holds it
+    until it stops (what it logged until then is kept, as its checkpoint covers it).
+
+    On PostgreSQL the trial's row stays share-locked until the batch commits, so a re-queue
+    (which locks it for update, then drops the points past the checkpoint) comes wholly
+    before the batch or after it; SQLite writes one transaction at a time."""
+    table = cursor.db.ops.quote_name(Trial._meta.db_table)
+    lock = " FOR SHARE" if cursor.db.vendor == "postgresql" else ""
+    cursor.execute(
+        f"SELECT 1 FROM {table} WHERE id = %s AND attempt = %s AND status <> %s{lock}",
+        [trial_id, attempt, TrialStatus.PENDING],
+    )
+    return cursor.fetchone() is not None
 
 
 def roll_up(trial: Trial, *, using: str = "default") -> int:

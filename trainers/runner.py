@@ -275,7 +275,9 @@ def run_segment(trial_id: int, rung: int, attempt: int, worker: str) -> None:
         heartbeat=lambda: (
             PAUSE if SHUTTING_DOWN.is_set() else services.heartbeat(spec.trial_id, spec.attempt)
         ),
-        write=lambda points: write_points(spec.sweep_id, spec.trial_id, points),
+        write=lambda points: write_points(
+            spec.sweep_id, spec.trial_id, points, attempt=spec.attempt
+        ),
         nudge=lambda: nudge_sweep(spec.sweep_id),
         checkpoint_saved=recorded,
         console=lambda text, code: retry_db(

@@ -14,7 +14,8 @@ from django.utils import timezone
 from kombu.exceptions import OperationalError
 
 from sweeps import services
-from sweeps.models import RungResult, Sweep, Trial
+from sweeps.ingest import write_points
+from sweeps.models import MetricPoint, RungResult, Sweep, Trial
 from sweeps.sending import RUN_SEGMENT
 
 pytestmark = pytest.mark.django_db
@@ -203,3 +204,57 @@ def test_retention_keeps_the_files_of_a_trial_promoted_meanwhile(
     services.promote_trial(trial.pk, user)
     assert not services.forget_checkpoint(trial.pk, "stopped")
     assert Trial.objects.get(pk=trial.pk).checkpoint == "/ckpt/a1-s10.pt"
+
+
+# --- a segment that lost its lease writes no more points ------------------------------------
+# A worker that stalls past its lease (a loaded machine) and wakes after its segment was
+# re-queued would otherwise add steps that the next attempt trains again from the
+# checkpoint: the series would hold a step twice (seen in CI as a winner's train_loss steps
+# 1, 1, 2, 3, ...).
+
+
+def _steps(trial: Trial) -> list[int]:
+    return list(
+        MetricPoint.objects.filter(trial=trial).order_by("id").values_list("step", flat=True)
+    )
+
+
+def _loss(step: int) -> list[tuple[str, int, float, float]]:
+    return [("train_loss", step, 1.0 / step, float(step))]
+
+
+def test_a_re_queued_segment_s_late_points_are_refused(sweep: Sweep, sent: list[Any]) -> None:
+    trial = leased(sweep, rung=1, worker="w@elsewhere:1", attempt=3, step=0)
+    assert write_points(sweep.pk, trial.pk, _loss(1), attempt=3) == 1
+    expire(trial)
+    assert services.reap_lost_segments() == 1  # its point past the checkpoint is dropped
+    trial.refresh_from_db()
+    assert trial.attempt == 4 and _steps(trial) == []
+    assert write_points(sweep.pk, trial.pk, _loss(2), attempt=3) == 0  # the stalled worker
+    assert write_points(sweep.pk, trial.pk, _loss(1), attempt=4) == 1  # the next attempt
+    assert _steps(trial) == [1]
+
+
+def test_a_re_queued_segment_waiting_for_a_worker_is_refused_too(
+    sweep: Sweep, sent: list[Any]
+) -> None:
+    trial = leased(sweep, rung=1, worker="w@elsewhere:1", attempt=3, step=0)
+    Sweep.objects.filter(pk=sweep.pk).update(status="paused")  # nothing is sent again
+    expire(trial)
+    assert services.reap_lost_segments() == 1
+    trial.refresh_from_db()
+    assert (trial.status, trial.attempt) == ("pending", 3)
+    assert write_points(sweep.pk, trial.pk, _loss(1), attempt=3) == 0
+    assert _steps(trial) == []
+
+
+@pytest.mark.parametrize("status", ["running", "paused", "killed"])
+def test_the_segment_holding_the_trial_keeps_its_last_points(
+    sweep: Sweep, sent: list[Any], status: str
+) -> None:
+    # Paused or killed by a user while it trains: the worker hears it at its next heartbeat,
+    # and what it logged until then is kept (its checkpoint covers it).
+    trial = leased(sweep, rung=1, worker="w@elsewhere:1", attempt=2)
+    Trial.objects.filter(pk=trial.pk).update(status=status)
+    assert write_points(sweep.pk, trial.pk, _loss(1) + _loss(2), attempt=2) == 2
+    assert _steps(trial) == [1, 2]
