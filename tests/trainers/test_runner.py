@@ -178,7 +178,7 @@ def fake_services(monkeypatch: pytest.MonkeyPatch) -> Any:
     import sweeps.ingest
 
     points: list[Any] = []
-    monkeypatch.setattr(sweeps.ingest, "write_points", lambda s, t, p: points.extend(p))
+    monkeypatch.setattr(sweeps.ingest, "write_points", lambda s, t, p, **kw: points.extend(p))
 
     def install(spec: Any, decisions: list[str] | None = None) -> FakeServices:
         fake = FakeServices(spec, decisions)

@@ -100,8 +100,8 @@ def steer_after_first_write(
     real = sweeps.ingest.write_points
     done: list[int] = []
 
-    def write(sweep_id: int, trial_id: int, points: Any) -> int:
-        n = real(sweep_id, trial_id, points)
+    def write(sweep_id: int, trial_id: int, points: Any, **kw: Any) -> int:
+        n = real(sweep_id, trial_id, points, **kw)
         if not done:
             done.append(trial_id)
             action(trial_id)
@@ -166,8 +166,8 @@ def test_a_lost_worker_resumes_from_the_last_recorded_checkpoint(
 
     real_write = sweeps.ingest.write_points
 
-    def write_then_die(sweep_id: int, trial_id: int, points: Any) -> int:
-        n = real_write(sweep_id, trial_id, points)
+    def write_then_die(sweep_id: int, trial_id: int, points: Any, **kw: Any) -> int:
+        n = real_write(sweep_id, trial_id, points, **kw)
         if max(p[1] for p in points) > 10:  # killed after points past its 2nd checkpoint
             raise WorkerKilled
         return n

@@ -30,9 +30,9 @@ def test_a_stopping_worker_checkpoints_and_releases_its_segment(
 
     real = sweeps.ingest.write_points
 
-    def write(sweep_id: int, trial_id: int, points: Any) -> int:
+    def write(sweep_id: int, trial_id: int, points: Any, **kw: Any) -> int:
         shutting_down.set()  # SIGTERM arrives once the first points are written
-        return real(sweep_id, trial_id, points)
+        return real(sweep_id, trial_id, points, **kw)
 
     monkeypatch.setattr(sweeps.ingest, "write_points", write)
     sweep = launch(
@@ -73,7 +73,7 @@ def test_a_trial_lost_on_its_top_rung_still_finishes_the_sweep(
 
             real = sweeps.ingest.write_points
 
-            def die(*args: Any) -> int:
+            def die(*args: Any, **kw: Any) -> int:
                 raise WorkerKilled
 
             monkeypatch.setattr(sweeps.ingest, "write_points", die)
