@@ -223,8 +223,8 @@
     }
   }
 
-  /* A big sweep's page draws some trials' curves at first (the live ones and the best, see
-     the note under the charts); selecting another trial asks for its curves. */
+  /* A big sweep's page draws some trials' curves at first (the live ones and the best, as
+     the note above the charts says); selecting another trial asks for its curves. */
   const asked = new Set();
   function bringCurves(trialId) {
     if (trialId === null || asked.has(trialId)) return;
